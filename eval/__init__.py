@@ -1,0 +1,1 @@
+"""Deterministic evaluation: the structural check over the argument graph."""

@@ -1,0 +1,353 @@
+"""Deterministic claim extraction from prose.
+
+The structural check needs to know, without a model, which sentences of an abstract or
+introduction commit the paper to something checkable, and which *specifics* each one names:
+numbers, dataset/benchmark-like names and guarantee words. Those specifics are what an
+overclaiming draft gets wrong, so they are checked one by one against the evidence; the
+rest of the sentence is compared by content-word overlap.
+
+Everything here is plain regular expressions and small word lists, on purpose: the check
+must give the same answer on every machine and every run, and it must be cheap enough to
+run on every draft the writer produces.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+# --------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------
+
+# Words that end with a period without ending the sentence (compared lower-case, without
+# the period). "etc" is deliberately absent: "..., etc. We" usually does end a sentence,
+# and "etc. and" is already kept together because a boundary needs a capital after it.
+ABBREVIATIONS = frozenset(
+    {
+        "e.g", "i.e", "al", "cf", "vs", "viz", "approx", "resp", "ca",
+        "fig", "figs", "eq", "eqs", "sec", "secs", "tab", "tabs", "ref", "refs",
+        "app", "alg", "thm", "def", "lem", "prop", "ch", "chap",
+        "dr", "mr", "mrs", "ms", "prof", "st", "jr", "inc", "ltd", "co", "corp",
+    }
+)
+# Abbreviations only when a number follows ("No. 3"), because "no." also ends sentences.
+NUMBER_ABBREVIATIONS = frozenset({"no", "nos", "vol", "pp"})
+
+# A candidate boundary: sentence punctuation, optional closing quotes/brackets, whitespace,
+# then something that can start a sentence.
+_BOUNDARY = re.compile(r"([.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split prose into sentences; abbreviations, initials and decimals do not split."""
+    sentences: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        block = " ".join(block.split())
+        start = 0
+        for match in _BOUNDARY.finditer(block):
+            if match.group(1) == "." and _is_abbreviation(block[: match.start()], block[match.end() :]):
+                continue
+            sentences.append(block[start : match.end()].strip())
+            start = match.end()
+        if block[start:].strip():
+            sentences.append(block[start:].strip())
+    return sentences
+
+
+def _is_abbreviation(before: str, after: str) -> bool:
+    """Whether the period that ends `before` belongs to an abbreviation, not a sentence end."""
+    word = before.rsplit(maxsplit=1)[-1] if before.strip() else ""
+    word = word.lstrip("([\"'")
+    last = word.lower()
+    if last in ABBREVIATIONS or before.lower().endswith("et al"):
+        return True
+    if last in NUMBER_ABBREVIATIONS and after[:1].isdigit():
+        return True
+    # Initials ("J. Smith") and dotted abbreviations ("U.S.", "E.g."); a lower-case single
+    # letter ("of size k. We") is a variable that may well end the sentence.
+    return bool(re.fullmatch(r"[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]", word))
+
+
+# --------------------------------------------------------------------------------------
+# Content words (for overlap scoring)
+# --------------------------------------------------------------------------------------
+
+STOPWORDS = frozenset(
+    """
+    a an the and or but nor of in on at to for from by with without as into onto over under
+    is are was were be been being am do does did done has have had having
+    this that these those it its itself we our ours us they their them he she his her you your
+    which who whom whose what when where while than then so such both each all any some only
+    very also can could may might will would should must shall not no there here about across
+    between up out via per if though although because since thus hence however yet just
+    more most other another same own e g i et al etc
+    """.split()
+)
+
+
+def stem(word: str) -> str:
+    """Light stemming: enough that "reduces", "reduced" and "reducing" compare equal."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 5 and word.endswith("ing"):
+        word = word[:-3]
+    elif len(word) > 4 and word.endswith("ed"):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    # "cutting" -> "cutt" -> "cut"; "reduce" -> "reduc" so it meets "reduced" -> "reduc".
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+        word = word[:-1]
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    """Stemmed content words plus normalised numbers: the unit of overlap scoring."""
+    words = {
+        stem(w)
+        for w in re.findall(r"[a-z][a-z0-9]*", text.lower())
+        if len(w) > 1 and w not in STOPWORDS
+    }
+    return words | set(numbers(text))
+
+
+def recall(words: set[str], other: set[str]) -> float:
+    """Share of `words` that `other` also contains (0.0 when `words` is empty)."""
+    return len(words & other) / len(words) if words else 0.0
+
+
+# --------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------
+
+# A number not glued to a word, identifier, version or URL ("F1", "CIFAR-10", "v2.1",
+# "/2023"), with an optional percent or multiplier unit, and not followed by more word
+# characters ("7B", "128k" are names or sizes, not results).
+_NUMBER = re.compile(
+    r"(?<![\w./:])(?<![A-Za-z]-)"
+    r"(?P<value>\d{1,3}(?:,\d{3})+|\d+)(?P<fraction>\.\d+)?"
+    r"(?P<unit>\s*%|\s*percent(?!age)|\s*per\s+cent|\s*×|x|\s+times\b|-?fold\b)?"
+    r"(?![A-Za-z0-9]|\.\d)"
+)
+# References and enumeration are structure, not results: "Section 3", "Table 2", "(1)".
+_REFERENCE_BEFORE = re.compile(
+    r"\b(?:section|sec\.|sections|figure|fig\.|figs\.|table|tab\.|tables|eq\.|equation|"
+    r"theorem|thm\.|lemma|corollary|proposition|definition|appendix|algorithm|alg\.|"
+    r"chapter|step|stage|phase|line|part|version|no\.)\s*\(?$",
+    re.IGNORECASE,
+)
+
+
+def numbers(sentence: str) -> list[str]:
+    """The sentence's result-like numbers, normalised: "40 %" -> "40%", "2.3×" -> "2.3x".
+
+    Left out on purpose (documented judgement, see module docstring of structural.py):
+    years (1900-2099 without a unit), references ("Table 2", "Section 3.1"), enumeration
+    and citation markers ("(1)", "[12]"), and bare single-digit integers ("3 datasets",
+    "2 components"), which are counts that evidence usually spells out in words.
+    Spelled-out numbers ("one", "two") are never extracted.
+    """
+    found: list[str] = []
+    for match in _NUMBER.finditer(sentence):
+        if _is_structural_number(sentence, match):
+            continue
+        normalised = _normalise(match)
+        if normalised not in found:
+            found.append(normalised)
+    return found
+
+
+def _normalise(match: re.Match[str]) -> str:
+    raw = match.group("value").replace(",", "") + (match.group("fraction") or "")
+    try:
+        value = format(Decimal(raw).normalize(), "f")
+    except InvalidOperation:  # pragma: no cover - the regex only matches digits
+        value = raw
+    unit = (match.group("unit") or "").strip().lower()
+    if unit in {"%", "percent"} or unit.startswith("per"):
+        return value + "%"
+    if unit:
+        return value + "x"
+    return value
+
+
+def _is_structural_number(sentence: str, match: re.Match[str]) -> bool:
+    before = sentence[: match.start()]
+    after = sentence[match.end() :]
+    has_unit = bool(match.group("unit"))
+    is_integer = not match.group("fraction")
+    if has_unit:
+        return False
+    if _REFERENCE_BEFORE.search(before.rstrip()):
+        return True
+    if before.endswith(("(", "[")) and after.startswith((")", "]", ",")):
+        return True  # "(1)", "[12]", "[3, 4]"
+    if before.endswith(", ") and re.search(r"\[[\d,\s]*$", before):
+        return True  # the later numbers of a citation list "[3, 4]"
+    value = match.group("value").replace(",", "")
+    if is_integer and len(value) == 4 and 1900 <= int(value) <= 2099:
+        return True  # a year
+    return is_integer and len(value) == 1
+
+
+def split_number(normalised: str) -> tuple[str, str]:
+    """("40", "%") from "40%"; ("0.91", "") from "0.91"."""
+    if normalised.endswith(("%", "x")):
+        return normalised[:-1], normalised[-1]
+    return normalised, ""
+
+
+def number_is_backed(number: str, known: set[str]) -> bool:
+    """Numbers compare by value; the unit must agree when both sides state one.
+
+    "40%" is backed by "40%" or by a bare "40" ("a 40 point drop" vs "40% lower"), but not
+    by "40x". Being lenient about a missing unit keeps honest paraphrases from failing;
+    a wrong value always fails.
+    """
+    value, unit = split_number(number)
+    for other in known:
+        other_value, other_unit = split_number(other)
+        if other_value == value and (not unit or not other_unit or unit == other_unit):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------------------
+
+# Acronyms and capitalised words that do not name a dataset, benchmark or system a claim
+# would have to back: field jargon and the words of cross-references.
+GENERIC_NAMES = frozenset(
+    """
+    ai ml nlp cv rl llm llms lm lms gpu gpus cpu cpus tpu tpus api apis sota f1 ii iii iv
+    table tables figure figures fig section sections appendix equation eq theorem lemma
+    corollary proposition definition algorithm chapter we our the this these in on however
+    """.split()
+)
+_TOKEN = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+
+
+def named_entities(sentence: str) -> list[str]:
+    """Dataset/benchmark-like names: "WMT14", "CIFAR-10", "ImageNet", "GLUE", "Wikipedia".
+
+    A token counts when it mixes letters and digits, is in capitals (two or more), is
+    CamelCase, or is capitalised somewhere other than the first word. Author names before
+    "et al." and generic jargon ("LLMs", "GPU", "Table") are left out.
+    """
+    found: list[str] = []
+    for index, match in enumerate(_TOKEN.finditer(sentence)):
+        token = match.group(0)
+        if token.lower() in GENERIC_NAMES:
+            continue
+        if sentence[match.end() :].lstrip().startswith("et al"):
+            continue
+        # After a colon or semicolon a capital starts a clause ("In summary: First, ..."),
+        # so it says nothing about the word being a name.
+        starts_clause = index == 0 or sentence[: match.start()].rstrip(" \"'(").endswith((":", ";"))
+        if _looks_like_name(token, first_word=starts_clause) and token not in found:
+            found.append(token)
+    return found
+
+
+def _looks_like_name(token: str, *, first_word: bool) -> bool:
+    letters = re.sub(r"[^A-Za-z]", "", token)
+    if any(c.isdigit() for c in token):
+        return True  # WMT14, CIFAR-10, GPT-4
+    if sum(c.isupper() for c in letters) >= 2 and re.fullmatch(r"[A-Z0-9-]+s?", token):
+        return True  # GLUE, MMLU, LLMs
+    if any(c.islower() for c in letters) and any(c.isupper() for c in letters[1:]):
+        return True  # ImageNet, SQuAD, FlashRoute
+    return token[0].isupper() and not first_word  # ... on Wikipedia ...
+
+
+def name_key(text: str) -> str:
+    """Lower-case, hyphens dropped: "CIFAR-10" and "cifar10" compare equal."""
+    return re.sub(r"(?<=\w)-(?=\w)", "", text.lower())
+
+
+def name_is_backed(name: str, known_text_key: str) -> bool:
+    """Whether `name` occurs as a whole word in text already passed through name_key()."""
+    key = name_key(name)
+    variants = {key, key[:-1]} if key.endswith("s") and len(key) > 3 else {key}
+    return any(
+        re.search(rf"(?<![a-z0-9]){re.escape(v)}(?![a-z0-9])", known_text_key) for v in variants
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Guarantees
+# --------------------------------------------------------------------------------------
+
+_GUARANTEE = re.compile(
+    r"\b(prov(?:e|es|ed|en|ing|ably|able)|proofs?|guarantee[sd]?|optimal(?:ly|ity)?|always|"
+    r"bound(?:s|ed)?|theorems?)\b",
+    re.IGNORECASE,
+)
+# "offers no guarantee", "is not always", "without a bound": a gap statement about prior
+# work, not a guarantee this paper makes.
+_NEGATION_BEFORE = re.compile(
+    r"\b(no|not|without|lacks?|lacking|never|cannot|neither|nor)\b(?:\W+\w+){0,2}\W*$",
+    re.IGNORECASE,
+)
+
+
+def guarantee_terms(sentence: str) -> list[str]:
+    """Words that promise a formal guarantee ("provably", "optimal", "always", "bound").
+
+    Negated uses ("no guarantee", "not always") are not promises and are left out.
+    """
+    terms: list[str] = []
+    for match in _GUARANTEE.finditer(sentence):
+        if _NEGATION_BEFORE.search(sentence[: match.start()]):
+            continue
+        term = match.group(1).lower()
+        if term not in terms:
+            terms.append(term)
+    return terms
+
+
+# --------------------------------------------------------------------------------------
+# Claim sentences
+# --------------------------------------------------------------------------------------
+
+_COMPARISON = re.compile(
+    r"\b(outperform\w*|surpass\w*|beats?|better than|worse than|more \w+ than|"
+    r"state[- ]of[- ]the[- ]art|sota|faster|slower|fewer|speed-?ups?)\b",
+    re.IGNORECASE,
+)
+# "reduces/cuts/improves ... by half/a factor/an order of magnitude/up to"; with a number
+# after "by" the number alone already makes the sentence a claim.
+_CHANGE_BY = re.compile(
+    r"\b(reduc|cut|improv|increas|decreas|lower|rais|boost|halv|doubl)\w*\b[^.;]*?\bby\s+"
+    r"(half|a\s+(factor|third|quarter|wide margin|large margin)|an?\s+order|orders|up\s+to|\d)",
+    re.IGNORECASE,
+)
+_RESULT_VERB = re.compile(
+    r"\b(we|this (paper|work)|our (results?|experiments?|analysis|evaluation)|experiments|results)"
+    r"\s+(also\s+|further\s+|formally\s+)?(show|prove|demonstrate|establish|confirm|verify|find)\b"
+    r"|\b(achieves|achieved|guarantees|guaranteed|converges|converge to|provably|theorem)\b",
+    re.IGNORECASE,
+)
+
+
+def is_claim_sentence(sentence: str) -> bool:
+    """Whether the sentence commits the paper to something checkable.
+
+    Results, result-like numbers, comparisons and result verbs make a claim; motivation
+    ("Language models are widely used.") and plans ("We propose X.") do not.
+    """
+    return bool(
+        numbers(sentence)
+        or _COMPARISON.search(sentence)
+        or _CHANGE_BY.search(sentence)
+        or _RESULT_VERB.search(sentence)
+    )
+
+
+def claim_sentences(text: str) -> list[str]:
+    """The claim sentences of a piece of prose, in order."""
+    return [s for s in split_sentences(text) if is_claim_sentence(s)]

@@ -1,0 +1,178 @@
+"""The draft -> review -> revise cycle as a LangGraph state machine.
+
+    START -> write -> review -> decide -> finish -> END
+                        ^          |
+                        +- revise <+
+
+`review` runs the model's review and the deterministic structural check side by side.
+`decide` passes the draft when the reviewer's overall score and the structural closure rate
+both reach their thresholds, and otherwise revises until `max_revisions`.
+
+Every node first copies the steps already committed to the checkpoint into the trajectory
+store (idempotent, keyed by step index). A step therefore reaches the store only after the
+checkpointer has it, and a step replayed after a crash is never stored twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from paracycle.eval.structural import check_structure_draft
+from paracycle.graphs.configuration import CycleContext
+from paracycle.graphs.state import CycleState
+from paracycle.schemas import ArgumentStructure, Draft, Step
+
+# -- nodes --------------------------------------------------------------------------------
+
+
+def write(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal["review"]]:
+    ctx = runtime.context
+    structure = _sync(ctx, state)
+    ctx.stage("drafting")
+    draft, generations = ctx.writer.draft(structure, on_tokens=ctx.on_tokens)
+    step = Step(index=len(state["steps"]), kind="draft", revision=0, draft=draft, generations=generations)
+    return Command(update={"steps": [step.model_dump(mode="json")]}, goto="review")
+
+
+def review(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal["decide"]]:
+    ctx = runtime.context
+    structure = _sync(ctx, state)
+    last = Step.model_validate(state["steps"][-1])
+    cfg = ctx.config
+    check = check_structure_draft(
+        structure,
+        last.draft,
+        target_abstract_words=cfg.target_abstract_words,
+        target_introduction_words=cfg.target_introduction_words,
+        length_tolerance=cfg.length_tolerance,
+    )
+    ctx.stage(f"reviewing revision {last.revision}")
+    outcome = ctx.reviewer.review(
+        structure.title, last.draft, structure.evidence, structure.claims, check, on_tokens=ctx.on_tokens
+    )
+    step = Step(
+        index=len(state["steps"]),
+        kind="review",
+        revision=last.revision,
+        review=outcome.review,
+        review_error=outcome.error,
+        structural_check=check,
+        generations=outcome.generations,
+    )
+    return Command(update={"steps": [step.model_dump(mode="json")]}, goto="decide")
+
+
+def decide(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal["revise", "finish"]]:
+    ctx = runtime.context
+    _sync(ctx, state)
+    last = Step.model_validate(state["steps"][-1])
+    if passes(last, ctx.config.min_overall, ctx.config.min_closure):
+        return Command(update={"stop_reason": "passed"}, goto="finish")
+    if last.revision >= ctx.config.max_revisions:
+        return Command(update={"stop_reason": "max_revisions"}, goto="finish")
+    return Command(goto="revise")
+
+
+def revise(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal["review"]]:
+    ctx = runtime.context
+    structure = _sync(ctx, state)
+    reviewed = Step.model_validate(state["steps"][-1])
+    drafted = Step.model_validate(state["steps"][-2])
+    ctx.stage(f"revising (revision {drafted.revision + 1})")
+    draft, generations = ctx.writer.revise(
+        structure, drafted.draft, reviewed.review, reviewed.structural_check, on_tokens=ctx.on_tokens
+    )
+    step = Step(
+        index=len(state["steps"]), kind="draft", revision=drafted.revision + 1, draft=draft, generations=generations
+    )
+    return Command(update={"steps": [step.model_dump(mode="json")]}, goto="review")
+
+
+def finish(state: CycleState, runtime: Runtime[CycleContext]) -> Command:
+    ctx = runtime.context
+    _sync(ctx, state)
+    if ctx.store is not None:
+        ctx.store.finish(ctx.thread_id, "completed", state.get("stop_reason"), final_draft(state))
+    return Command(update={"status": "completed"}, goto=END)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def passes(review_step: Step, min_overall: int, min_closure: float) -> bool:
+    """Both the model and the deterministic check must agree the draft is good enough."""
+    check = review_step.structural_check
+    if review_step.review is None or check is None or check.closure_rate is None:
+        return False  # no valid review, or a draft that commits to nothing, never passes
+    return review_step.review.scores.overall >= min_overall and check.closure_rate >= min_closure
+
+
+def final_draft(state: CycleState) -> Draft | None:
+    drafts = [s for s in state.get("steps", []) if s["kind"] == "draft"]
+    return Draft.model_validate(drafts[-1]["draft"]) if drafts else None
+
+
+def _sync(ctx: CycleContext, state: CycleState) -> ArgumentStructure:
+    """Copy committed steps into the trajectory store; return the structure."""
+    structure = ArgumentStructure.model_validate(state["structure"])
+    if ctx.store is not None:
+        ctx.store.start(ctx.thread_id, structure)
+        ctx.store.append_steps(ctx.thread_id, [Step.model_validate(s) for s in state.get("steps", [])])
+    return structure
+
+
+# -- wiring -------------------------------------------------------------------------------
+
+
+def build_graph(checkpointer=None):
+    builder = StateGraph(CycleState, context_schema=CycleContext)
+    builder.add_node("write", write)
+    builder.add_node("review", review)
+    builder.add_node("decide", decide)
+    builder.add_node("revise", revise)
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "write")
+    return builder.compile(checkpointer=checkpointer)
+
+
+def studio_graph():
+    """For `langgraph.json`: LangGraph Studio refuses graphs with a custom checkpointer."""
+    return build_graph()
+
+
+def open_checkpointer(path: str | Path) -> SqliteSaver:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return SqliteSaver(conn)
+
+
+def run_cycle(structure: ArgumentStructure, ctx: CycleContext, checkpoint_path: str | Path) -> CycleState:
+    """Run (or resume) thread `ctx.thread_id` to the end; returns the final state.
+
+    A thread with a checkpoint is resumed where it stopped: the step that was interrupted
+    runs again, steps already committed are never redone. A finished thread returns at once.
+    """
+    saver = open_checkpointer(checkpoint_path)
+    try:
+        graph = build_graph(saver)
+        config = {"configurable": {"thread_id": ctx.thread_id}}
+        snapshot = graph.get_state(config)
+        if snapshot.values and not snapshot.next:
+            return snapshot.values  # finished earlier
+        if snapshot.values:
+            ctx.stage("resuming")
+            graph.invoke(None, config, context=ctx, durability="sync")
+        else:
+            initial = {"structure": structure.model_dump(mode="json"), "steps": [], "status": "running"}
+            graph.invoke(initial, config, context=ctx, durability="sync")
+        return graph.get_state(config).values
+    finally:
+        saver.conn.close()

@@ -1,0 +1,84 @@
+"""The engine interface: batched chat generation, plain or constrained to a JSON schema.
+
+Agents talk only to this interface, never to a model library. An engine takes a batch of
+chat requests and returns one result per request, in order. A request that carries a
+pydantic model as `schema` is constrained to that model's JSON schema while it generates;
+the result then holds the parsed object, or a recorded parse failure (never an exception:
+one bad output must not crash a batch).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ValidationError
+
+from paracycle.schemas import ParseStatus, SamplingParams
+
+# Called with the number of tokens produced since the last call; drives progress bars.
+TokenCallback = Callable[[int], None]
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, str]]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    schema: type[BaseModel] | None = None
+    # Text the assistant turn starts with; the model continues it. The result's text
+    # includes it. Small models stay on topic when the first words come from the facts.
+    prefill: str = ""
+
+    def __post_init__(self):
+        if self.prefill and self.schema is not None:
+            raise ValueError("a prefill cannot be combined with a JSON schema constraint")
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" or "length"
+    parsed: BaseModel | None = None
+    parse_status: ParseStatus = "not_applicable"
+    parse_error: str | None = None
+    seconds: float = 0.0
+
+
+class Engine(ABC):
+    """A loaded model that serves batched chat generation."""
+
+    model_id: str
+    adapter_id: str | None = None
+
+    @abstractmethod
+    def generate(
+        self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None
+    ) -> list[GenerationResult]:
+        """Generate one result per request, in the order given."""
+
+    def close(self) -> None:  # engines that hold processes or servers release them here
+        pass
+
+
+def json_schema_of(schema: type[BaseModel]) -> str:
+    """The JSON schema string a model is constrained to, generated from the pydantic model."""
+    # Property order matters: the model fills fields in schema order, so keep the model's own
+    # order (analysis before scores) and never sort keys here.
+    return json.dumps(schema.model_json_schema())
+
+
+def parse_structured(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, ParseStatus, str | None]:
+    """Validate model output against the schema; a failure is data, not an exception."""
+    try:
+        return schema.model_validate_json(text), "ok", None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
+        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        return None, "failed", f"{where}: {first.get('msg')}{more}"
+    except ValueError as err:  # not JSON at all
+        return None, "failed", str(err).splitlines()[0]
