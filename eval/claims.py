@@ -201,16 +201,16 @@ def split_number(normalised: str) -> tuple[str, str]:
 
 
 def number_is_backed(number: str, known: set[str]) -> bool:
-    """Numbers compare by value; the unit must agree when both sides state one.
+    """Numbers compare by value; a unit the sentence states must be stated by the backing.
 
-    "40%" is backed by "40%" or by a bare "40" ("a 40 point drop" vs "40% lower"), but not
-    by "40x". Being lenient about a missing unit keeps honest paraphrases from failing;
-    a wrong value always fails.
+    "40%" is backed by "40%" but neither by "40x" nor by a bare "40" ("2 of 30 colonies"
+    does not back "2%"). A bare number in the sentence is backed by the same value with
+    or without a unit: it claims less than the backing says.
     """
     value, unit = split_number(number)
     for other in known:
         other_value, other_unit = split_number(other)
-        if other_value == value and (not unit or not other_unit or unit == other_unit):
+        if other_value == value and (not unit or unit == other_unit):
             return True
     return False
 

@@ -59,6 +59,8 @@ WEAK_MATCH = 0.25
 STRONG_MATCH = 0.5
 # How many backed candidates may jointly cover one sentence.
 MAX_MATCHES = 3
+# Kinds of setup fact (see Candidate.backed).
+SETUP_KINDS = frozenset({"method", "contribution"})
 # A contribution is kept when one sentence of the abstract or introduction contains at
 # least this share of its content words; a paraphrase keeps about half of them.
 CONTRIBUTION_RECALL = 0.5
@@ -110,16 +112,19 @@ def open_commitments(structure: ArgumentStructure) -> list[str]:
 
 @dataclass(frozen=True)
 class Candidate:
-    """Something a claim sentence can match: a structure claim or an evidence item."""
+    """Something a claim sentence can match: a structure claim, an evidence item, or a
+    setup fact the structure states (a method component or a contribution)."""
 
-    kind: str  # "claim" or "evidence"
+    kind: str  # "claim", "evidence", "method" or "contribution"
     id: str
     words: frozenset[str]
     evidence_ids: tuple[str, ...]  # for an evidence item, its own id
 
     @property
     def backed(self) -> bool:
-        return bool(self.evidence_ids)
+        # What the method is and what the paper contributes are given by the structure's
+        # author: restating them keeps a commitment the paper can obviously keep.
+        return bool(self.evidence_ids) or self.kind in SETUP_KINDS
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ class Backing:
         *,
         unbacked_ids: Iterable[str] = (),
         names: Iterable[str] = (),
+        setup_facts: Iterable[tuple[str, str, str]] = (),
     ) -> Backing:
         by_id = {e.id: e for e in evidence}
         unbacked = set(unbacked_ids)
@@ -158,6 +164,9 @@ class Backing:
             candidates.append(
                 Candidate("evidence", item.id, frozenset(text.content_words(item.finding)), (item.id,))
             )
+        for kind, label, fact in setup_facts:
+            candidates.append(Candidate(kind, label, frozenset(text.content_words(fact)), ()))
+            backing_texts.append(fact)
         known_numbers = {n for t in backing_texts for n in _all_numbers(t)}
         return cls(
             candidates=tuple(candidates),
@@ -257,15 +266,21 @@ def check_draft(
     length_tolerance: float = 0.5,
     open_commitments: Iterable[str] = (),
     known_names: Iterable[str] = (),
+    setup_facts: Iterable[tuple[str, str, str]] = (),
 ) -> StructuralCheck:
     """Run every structural rule on a draft.
 
     `open_commitments` are structure claim ids with no path to evidence (reported as is and
     treated as unbacked); `known_names` are names a sentence may use without the evidence
-    spelling them (the paper's title, its method components).
+    spelling them (the paper's title, its method components); `setup_facts` are
+    (kind, label, text) facts the structure states about the work itself, "method" or
+    "contribution": their numbers and names count as backed ("60 colonies over 14 months")
+    and a sentence that restates one matches it.
     """
     open_ids = list(open_commitments)
-    backing = Backing.build(evidence, claims, unbacked_ids=open_ids, names=[*contributions, *known_names])
+    backing = Backing.build(
+        evidence, claims, unbacked_ids=open_ids, names=[*contributions, *known_names], setup_facts=setup_facts
+    )
     commitments = [
         check_commitment(sentence, paragraph_id, backing)
         for paragraph_id, passage in _passages(draft)
@@ -304,6 +319,10 @@ def check_structure_draft(structure: ArgumentStructure, draft: Draft, **targets)
         contributions=structure.contributions,
         open_commitments=open_commitments(structure),
         known_names=[structure.title, *(m.name for m in structure.method)],
+        setup_facts=[
+            *(("method", m.name, f"{m.name} {m.description} {m.rationale}") for m in structure.method),
+            *(("contribution", f"contribution {i}", c) for i, c in enumerate(structure.contributions, 1)),
+        ],
         **targets,
     )
 

@@ -108,28 +108,9 @@ class Paper(BaseModel):
 
 def load_paper(path: str | Path) -> Paper:
     """Read and parse a Markdown paper; every problem is a one-line InputError."""
-    path = Path(path)
-    source = str(path)
-    if not path.exists():
-        raise InputError(source, "file not found")
-    if not path.is_file():
-        raise InputError(source, "not a file (expected a Markdown paper)")
-    size = path.stat().st_size
-    if size > MAX_PAPER_BYTES:
-        raise InputError(source, f"file is {size / 1024 / 1024:.1f} MB; papers larger than 5 MB are not read")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(source, f"cannot read file ({err.strerror or err})") from err
-    if not data.strip():
-        raise InputError(source, "file is empty")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(
-            source, f"file is not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})"
-        ) from err
-    return parse_paper(text, source)
+    from paracycle.loading import read_text
+
+    return parse_paper(read_text(path, max_bytes=MAX_PAPER_BYTES), str(path))
 
 
 def parse_paper(text: str, source: str) -> Paper:

@@ -1,0 +1,291 @@
+"""The `paracycle` command line.
+
+Results go to stdout (`--json` prints only JSON there); progress and logs go to stderr.
+Bad input is one line on stderr and exit code 2; an interrupted cycle says how to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from paracycle.errors import InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Draft -> review -> revise cycles on a paper's abstract and introduction.",
+)
+# Not a terminal (a pipe, CI's log): rich would assume 80 columns and squeeze the tables.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 110)
+err = Console(stderr=True, highlight=False, log_path=False)
+
+ModelOpt = Annotated[
+    Optional[str], typer.Option("--model", help='"embedded" (SmolLM2-135M-Instruct) or a HF checkpoint directory')
+]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML/JSON run config (see README)")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="sampling seed for reproducible runs")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a summary")]
+
+
+def main() -> None:
+    _quiet_libraries()
+    try:
+        app()
+    except InputError as e:
+        err.print(f"error: {e}", markup=False, soft_wrap=True)
+        sys.exit(2)
+
+
+# -- cycle ----------------------------------------------------------------------------------
+
+
+@app.command()
+def cycle(
+    structure_file: Annotated[Path, typer.Argument(metavar="ARG.yaml", help="argument structure (YAML or JSON)")],
+    max_revisions: Annotated[Optional[int], typer.Option(min=0, help="revisions after the first draft")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="where trajectory.json and final.md go")] = None,
+    thread_id: Annotated[Optional[str], typer.Option(help="resume (or name) this thread")] = None,
+    runs: Annotated[Optional[Path], typer.Option("--runs-dir", help="run directory (default ./runs)")] = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    seed: SeedOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write and revise the abstract and introduction for an argument structure."""
+    from paracycle import config as cfgmod
+    from paracycle.loading import load_structure
+    from paracycle.store import StoreError, TrajectoryStore
+
+    # Validate everything the user gave before anything is opened or written.
+    structure = load_structure(structure_file)
+    run_config = _run_config(config, model, seed)
+    if max_revisions is not None:
+        run_config.cycle.max_revisions = max_revisions
+    thread = cfgmod.check_thread_id(thread_id) if thread_id else _new_thread_id(structure)
+    runs_dir = cfgmod.runs_dir(runs)
+    destination = out_dir or runs_dir / "cycles" / thread
+
+    store = TrajectoryStore(runs_dir / "trajectories.sqlite")
+    try:
+        known = store.structure_hash(thread)
+        if known is not None and known != structure.content_hash():
+            raise InputError(
+                str(structure_file),
+                f"thread {thread!r} was started from a different argument structure; use another --thread-id",
+            )
+        if known is None:
+            err.log(f"thread {thread} (resume after a crash with --thread-id {thread})")
+        trajectory = _run(structure, thread, run_config, store, runs_dir)
+    except StoreError as e:
+        raise InputError(str(runs_dir), str(e)) from None
+    finally:
+        store.close()
+
+    destination.mkdir(parents=True, exist_ok=True)
+    (destination / "trajectory.json").write_text(trajectory.model_dump_json(indent=2))
+    if trajectory.final_draft is not None:
+        (destination / "final.md").write_text(trajectory.final_draft.to_markdown(structure.title))
+    if as_json:
+        print(trajectory.model_dump_json(indent=2))
+    else:
+        from paracycle.report import print_cycle_summary
+
+        print_cycle_summary(out, trajectory)
+        out.print(f"\nwrote {destination / 'trajectory.json'} and {destination / 'final.md'}")
+
+
+def _run(structure, thread, run_config, store, runs_dir):
+    from paracycle.agents.reviewer import Reviewer
+    from paracycle.agents.writer import Writer
+    from paracycle.graphs.configuration import CycleContext
+    from paracycle.graphs.cycle import run_cycle
+    from paracycle.progress import StageProgress
+
+    if store.is_finished(thread):
+        err.log(f"thread {thread} finished earlier; showing the stored trajectory")
+        return store.load(thread)
+    engine = _load_engine(run_config.model)
+    cfg = run_config.cycle
+    try:
+        with StageProgress(err) as progress:
+            ctx = CycleContext(
+                thread_id=thread,
+                writer=Writer(engine, cfg.writer),
+                reviewer=Reviewer(engine, cfg.reviewer),
+                config=cfg,
+                store=store,
+                on_stage=progress.stage,
+                on_tokens=progress.on_tokens,
+            )
+            run_cycle(structure, ctx, runs_dir / "checkpoints.sqlite")
+    except KeyboardInterrupt:
+        err.print(f"\ninterrupted: resume with `paracycle cycle ... --thread-id {thread}`")
+        raise typer.Exit(130) from None
+    return store.load(thread)
+
+
+# -- review ---------------------------------------------------------------------------------
+
+
+@app.command()
+def review(
+    paper_file: Annotated[Path, typer.Argument(metavar="PAPER.md", help="paper in Markdown (# title, ## Abstract, ## Introduction, ...)")],
+    structure_file: Annotated[Optional[Path], typer.Option("--structure", help="argument structure to check against")] = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    seed: SeedOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Review an existing abstract + introduction: roles, commitments, weaknesses, scores."""
+    from paracycle.agents.reviewer import Reviewer
+    from paracycle.eval.structural import check_draft, check_structure_draft
+    from paracycle.loading import load_structure
+    from paracycle.paper import load_paper
+    from paracycle.progress import StageProgress
+
+    paper = load_paper(paper_file)
+    structure = load_structure(structure_file) if structure_file else None
+    run_config = _run_config(config, model, seed)
+    cfg = run_config.cycle
+    draft = paper.to_draft()
+    targets = dict(
+        target_abstract_words=cfg.target_abstract_words,
+        target_introduction_words=cfg.target_introduction_words,
+        length_tolerance=cfg.length_tolerance,
+    )
+    if structure is not None:
+        check = check_structure_draft(structure, draft, **targets)
+        evidence, claims = structure.evidence, structure.claims
+    else:
+        evidence, claims = paper.evidence(), []
+        check = check_draft(draft, evidence=evidence, claims=claims, contributions=[], **targets)
+
+    engine = _load_engine(run_config.model)
+    with StageProgress(err) as progress:
+        progress.stage("reviewing")
+        outcome = Reviewer(engine, cfg.reviewer).review(
+            paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens
+        )
+    if as_json:
+        print(json.dumps({
+            "review": outcome.review.model_dump(mode="json") if outcome.review else None,
+            "review_error": outcome.error,
+            "structural_check": check.model_dump(mode="json"),
+            "draft": draft.model_dump(mode="json"),
+        }, indent=2))
+    else:
+        from paracycle.report import print_review
+
+        print_review(out, paper.title, draft, outcome.review, outcome.error, check)
+
+
+# -- validate / show ------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(metavar="ARG.yaml...", help="argument structures to check")],
+) -> None:
+    """Check argument structures without running a model (exit 2 on the first bad one)."""
+    from paracycle.eval.structural import open_commitments
+    from paracycle.loading import load_structure
+
+    for f in files:
+        s = load_structure(f)
+        open_ = open_commitments(s)
+        note = f"; open commitments: {', '.join(open_)}" if open_ else ""
+        out.print(f"{f}: ok ({len(s.method)} method components, {len(s.evidence)} evidence, {len(s.claims)} claims{note})")
+
+
+@app.command()
+def show(
+    thread_id: Annotated[str, typer.Argument(help="thread to show")],
+    runs: Annotated[Optional[Path], typer.Option("--runs-dir", help="run directory (default ./runs)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a stored trajectory (finished or not)."""
+    from paracycle import config as cfgmod
+    from paracycle.report import print_cycle_summary
+    from paracycle.store import StoreError, TrajectoryStore
+
+    cfgmod.check_thread_id(thread_id)
+    path = cfgmod.runs_dir(runs) / "trajectories.sqlite"
+    if not path.exists():
+        raise InputError(str(path), "no trajectory store here (run `paracycle cycle` first)")
+    store = TrajectoryStore(path)
+    try:
+        trajectory = store.load(thread_id)
+    except StoreError as e:
+        raise InputError(str(path), str(e)) from None
+    finally:
+        store.close()
+    if as_json:
+        print(trajectory.model_dump_json(indent=2))
+    else:
+        print_cycle_summary(out, trajectory)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _run_config(config_file, model, seed):
+    from paracycle.config import load_config
+    from paracycle.models import check_model_spec
+
+    run_config = load_config(config_file)
+    if model is not None:
+        run_config.model = model
+    check_model_spec(run_config.model)
+    if seed is not None:
+        run_config.seed = seed
+    if run_config.seed is not None:
+        c = run_config.cycle
+        for sampling in (c.writer.paragraph, c.writer.abstract, c.reviewer.sampling):
+            sampling.seed = run_config.seed
+    return run_config
+
+
+def _load_engine(model: str):
+    from paracycle.models import load_engine
+
+    with err.status(f"loading model {model}"):
+        engine = load_engine(model, log=err.log)
+    err.log(f"model {engine.model_id} ready on {engine.device}")
+    return engine
+
+
+def _new_thread_id(structure) -> str:
+    import re
+
+    slug = re.sub(r"[^a-z0-9]+", "-", structure.title.lower()).strip("-")[:32].strip("-") or "cycle"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (weight-loading bars, advisory warnings) would drown the progress."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Shared fixtures: the embedded checkpoint, a tiny random model built from its tokenizer,
+and paths to the examples."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+PARACYCLE = [sys.executable, "-m", "paracycle.cli"]
+
+
+@pytest.fixture(scope="session")
+def embedded_checkpoint() -> Path:
+    """The real SmolLM2-135M-Instruct checkpoint (converted once per machine)."""
+    from paracycle.embedded import ensure_embedded_checkpoint
+
+    return ensure_embedded_checkpoint(log=lambda *a: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(embedded_checkpoint, tmp_path_factory) -> Path:
+    """A 2-layer random Llama with the embedded model's tokenizer: real generation, fast."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = AutoTokenizer.from_pretrained(embedded_checkpoint)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 900):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*PARACYCLE, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    target = dest / name
+    shutil.copy(EXAMPLES / name, target)
+    return target
+
+
+def add_to_intro(paper: str, sentence: str, paragraph: int = 1) -> str:
+    """Append a sentence to one introduction paragraph of a Markdown paper."""
+    head, intro = paper.split("## Introduction", 1)
+    intro, rest = intro.split("\n## ", 1)
+    blocks = intro.strip().split("\n\n")
+    prose = [i for i, block in enumerate(blocks) if not block.startswith("<!--")]
+    blocks[prose[paragraph]] = blocks[prose[paragraph]].rstrip() + " " + sentence
+    return f"{head}## Introduction\n\n" + "\n\n".join(blocks) + "\n\n## " + rest

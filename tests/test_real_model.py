@@ -1,0 +1,105 @@
+"""The real embedded SmolLM2-135M-Instruct through the real CLI: a full cycle, a cycle
+killed mid-way (SIGKILL) and resumed, and a review of an existing paper."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from paracycle.eval.claims import content_words
+from paracycle.schemas import Trajectory
+
+from conftest import EXAMPLES, PARACYCLE, ROOT, add_to_intro, run_cli
+
+pytestmark = pytest.mark.slow
+MODEL_ID = "SmolLM2-135M-Instruct"
+
+
+def test_full_cycle_on_the_embedded_model(tmp_path, embedded_checkpoint):
+    out = tmp_path / "out"
+    result = run_cli(
+        "cycle", str(EXAMPLES / "sparse-retrieval.yaml"), "--max-revisions", "1", "--seed", "0",
+        "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--thread-id", "full",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    t = Trajectory.model_validate_json((out / "trajectory.json").read_text())
+    assert t.status == "completed"
+    kinds = [(s.kind, s.revision) for s in t.steps]
+    assert kinds[:2] == [("draft", 0), ("review", 0)]
+    assert kinds in ([("draft", 0), ("review", 0)], [("draft", 0), ("review", 0), ("draft", 1), ("review", 1)])
+    generations = [g for s in t.steps for g in s.generations]
+    assert {g.model_id for g in generations} == {MODEL_ID}
+    assert all(g.completion_tokens > 0 and g.prompt_tokens > 0 for g in generations)
+    reviews = [g for g in generations if g.agent == "reviewer"]
+    assert reviews and all(g.parse_status in ("ok", "failed") for g in reviews)
+    assert all(s.structural_check is not None for s in t.steps if s.kind == "review")
+
+    # on topic: what the model wrote beyond the given openings uses the structure's words
+    structure_words = content_words(t.structure.model_dump_json())
+    written = " ".join(g.output[len(g.prompt[-1]["content"]):] for g in generations if g.agent == "writer")
+    assert len(content_words(written) & structure_words) >= 10
+    roles = [p.role for p in t.final_draft.introduction]
+    assert roles[0] == "scene_setting" and roles[-1] == "contribution_summary"
+
+    final = (out / "final.md").read_text()
+    assert final.startswith(f"# {t.structure.title}") and "## Introduction" in final
+    assert "scores per revision" in result.stdout and "final draft" in result.stdout
+
+
+def _stored_steps(db_path, thread):
+    if not db_path.exists():
+        return []
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT step_index, step_json FROM steps WHERE thread_id=? ORDER BY step_index", (thread,)).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def test_killed_cycle_resumes_where_it_stopped(tmp_path, embedded_checkpoint):
+    runs = tmp_path / "runs"
+    args = ["cycle", str(EXAMPLES / "coral-thermal.yaml"), "--max-revisions", "0", "--seed", "1",
+            "--runs-dir", str(runs), "--thread-id", "killme", "--json"]
+    proc = subprocess.Popen([*PARACYCLE, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store_db = runs / "trajectories.sqlite"
+    deadline = time.time() + 600
+    while not _stored_steps(store_db, "killme"):  # the draft is stored once the review starts
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "the draft never reached the store"
+        time.sleep(0.5)
+    time.sleep(3)  # well inside the review
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _stored_steps(store_db, "killme")
+    assert [i for i, _ in before] == [0]  # killed mid-way: a draft, no review
+
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming" in result.stderr
+    t = Trajectory.model_validate_json(result.stdout)
+    assert [(s.index, s.kind) for s in t.steps] == [(0, "draft"), (1, "review")]
+    assert json.loads(before[0][1])["draft"] == t.steps[0].draft.model_dump(mode="json")  # not redrafted
+    assert t.status == "completed" and t.stop_reason in ("passed", "max_revisions")
+    assert [i for i, _ in _stored_steps(store_db, "killme")] == [0, 1]
+
+
+def test_review_of_an_existing_paper(tmp_path, embedded_checkpoint):
+    paper = (EXAMPLES / "paper.md").read_text()
+    sentence = "We also cut error by 40% on a benchmark the evidence never mentions."
+    edited = tmp_path / "paper.md"
+    edited.write_text(add_to_intro(paper, sentence))
+    result = run_cli("review", str(edited), "--json", "--seed", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert [u["sentence"] for u in report["structural_check"]["unsupported_claims"]] == [sentence]
+    assert (report["review"] is None) == (report["review_error"] is not None)
+    if report["review"] is not None:
+        ids = {p["id"] for p in report["draft"]["introduction"]}
+        assert {r["paragraph_id"] for r in report["review"]["paragraph_roles"]} == ids
