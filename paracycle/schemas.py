@@ -12,21 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 
-ROLES: tuple[str, ...] = (
-    "scene_setting",
-    "problem_statement",
-    "gap_analysis",
-    "insight_delivery",
-    "method_preview",
-    "evidence_preview",
-    "contribution_summary",
-)
 Role = Literal[
     "scene_setting",
     "problem_statement",
@@ -36,6 +27,7 @@ Role = Literal[
     "evidence_preview",
     "contribution_summary",
 ]
+ROLES: tuple[str, ...] = get_args(Role)  # in canonical order: going backwards is a flow weakness
 RealizationType = Literal["explanatory", "enabling"]
 EvidenceKind = Literal["experiment", "ablation", "analysis", "theorem", "case_study"]
 CommitmentStatus = Literal["fulfilled", "partial", "unfulfilled"]
@@ -325,7 +317,7 @@ def grounded_review_schema(paragraph_ids: list[str], evidence_ids: list[str]) ->
     """A Review subclass whose id fields accept only ids that exist in this draft/structure.
 
     Constrained generation then cannot invent paragraph or evidence ids, and
-    `paragraph_roles` must assess every paragraph exactly once. It is derived from `Review`
+    `paragraph_roles` assesses every paragraph exactly once, in order. It is derived from `Review`
     (not written twice); a parsed instance converts back with `Review.model_validate`.
     """
     from typing import Annotated
@@ -335,15 +327,17 @@ def grounded_review_schema(paragraph_ids: list[str], evidence_ids: list[str]) ->
     def one_of(values: list[str]):
         return Literal[tuple(values)] if values else Annotated[str, Field(max_length=0)]
 
-    paragraph_id = one_of(paragraph_ids)
     location_id = one_of(["abstract", *paragraph_ids])
     evidence_id = one_of(evidence_ids)
     evidence_list = Annotated[list[evidence_id], Field(max_length=4 if evidence_ids else 0)]
-    n = len(paragraph_ids)
 
-    roles = create_model(
-        "GroundedParagraphRole", __base__=ParagraphRoleAssessment, paragraph_id=(paragraph_id, ...)
-    )
+    # One slot per paragraph, in order, its id fixed: "each paragraph exactly once" is then
+    # part of the grammar (JSON schema prefixItems), not something a small model must get right.
+    slots = [
+        create_model(f"RoleOf_{pid}", __base__=ParagraphRoleAssessment, paragraph_id=(Literal[pid], ...))
+        for pid in paragraph_ids
+    ]
+    roles_type = tuple[tuple(slots)] if slots else Annotated[list[ParagraphRoleAssessment], Field(max_length=0)]
     commitment = create_model(
         "GroundedCommitment",
         __base__=ReviewCommitment,
@@ -354,7 +348,7 @@ def grounded_review_schema(paragraph_ids: list[str], evidence_ids: list[str]) ->
     return create_model(
         "GroundedReview",
         __base__=Review,
-        paragraph_roles=(list[roles], Field(min_length=n, max_length=n)),
+        paragraph_roles=(roles_type, ...),
         commitments=(list[commitment], Field(max_length=6)),
         weaknesses=(list[weakness], Field(max_length=4)),
     )

@@ -10,7 +10,7 @@ from paracycle.engines.base import Engine, GenerationResult, parse_structured
 def review_json(request, overall: int = 5, closure: int = 5, weakness_on: str | None = None) -> str:
     """A schema-valid review for whatever paragraphs the grounded schema names."""
     defs = request.schema.model_json_schema()["$defs"]
-    ids = defs["GroundedParagraphRole"]["properties"]["paragraph_id"]["enum"]
+    ids = [name.removeprefix("RoleOf_") for name in defs if name.startswith("RoleOf_")]
     weaknesses = []
     if weakness_on:
         weaknesses.append({"paragraph_id": weakness_on, "issue": "Too vague.", "suggestion": "Be concrete."})

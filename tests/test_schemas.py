@@ -76,7 +76,9 @@ def test_grounded_schema_accepts_only_real_ids():
     assert status == "ok" and error is None
     assert Review.model_validate(parsed.model_dump()).scores.overall == 7
     for bad in (_review(["intro_p1", "intro_p9"], ["E1"]), _review(["intro_p1", "intro_p2"], ["E7"]),
-                _review(["intro_p1"], ["E1"])):  # a paragraph left unassessed
+                _review(["intro_p1"], ["E1"]),  # a paragraph left unassessed
+                _review(["intro_p1", "intro_p1"], ["E1"]),  # one assessed twice
+                _review(["intro_p2", "intro_p1"], ["E1"])):  # out of order
         assert parse_structured(json.dumps(bad), schema)[1] == "failed"
 
 
