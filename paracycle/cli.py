@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from paracycle.engines.base import EngineError
 from paracycle.errors import InputError
 
 app = typer.Typer(
@@ -29,8 +30,14 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, log_path=False)
 
 ModelOpt = Annotated[
-    Optional[str], typer.Option("--model", help='"embedded" (SmolLM2-135M-Instruct) or a HF checkpoint directory')
+    Optional[str],
+    typer.Option("--model", help='"embedded" (SmolLM2-135M-Instruct), a HF checkpoint dir, or (openai) a served model'),
 ]
+EngineOpt = Annotated[
+    Optional[str], typer.Option("--engine", help="transformers | vllm | openai | auto (vllm when installed)")
+]
+AdapterOpt = Annotated[Optional[str], typer.Option("--adapter", help="LoRA adapter directory for the writer")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML/JSON run config (see README)")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="sampling seed for reproducible runs")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a summary")]
@@ -55,7 +62,10 @@ def cycle(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where trajectory.json and final.md go")] = None,
     thread_id: Annotated[Optional[str], typer.Option(help="resume (or name) this thread")] = None,
     runs: Annotated[Optional[Path], typer.Option("--runs-dir", help="run directory (default ./runs)")] = None,
+    engine: EngineOpt = None,
     model: ModelOpt = None,
+    adapter: AdapterOpt = None,
+    base_url: BaseUrlOpt = None,
     config: ConfigOpt = None,
     seed: SeedOpt = None,
     as_json: JsonOpt = False,
@@ -67,7 +77,7 @@ def cycle(
 
     # Validate everything the user gave before anything is opened or written.
     structure = load_structure(structure_file)
-    run_config = _run_config(config, model, seed)
+    run_config = _run_config(config, engine, model, adapter, base_url, seed)
     if max_revisions is not None:
         run_config.cycle.max_revisions = max_revisions
     thread = cfgmod.check_thread_id(thread_id) if thread_id else _new_thread_id(structure)
@@ -113,14 +123,14 @@ def _run(structure, thread, run_config, store, runs_dir):
     if store.is_finished(thread):
         err.log(f"thread {thread} finished earlier; showing the stored trajectory")
         return store.load(thread)
-    engine = _load_engine(run_config.model)
+    writer_engine, reviewer_engine = _load_engines(run_config)
     cfg = run_config.cycle
     try:
         with StageProgress(err) as progress:
             ctx = CycleContext(
                 thread_id=thread,
-                writer=Writer(engine, cfg.writer),
-                reviewer=Reviewer(engine, cfg.reviewer),
+                writer=Writer(writer_engine, cfg.writer),
+                reviewer=Reviewer(reviewer_engine, cfg.reviewer),
                 config=cfg,
                 store=store,
                 on_stage=progress.stage,
@@ -130,6 +140,11 @@ def _run(structure, thread, run_config, store, runs_dir):
     except KeyboardInterrupt:
         err.print(f"\ninterrupted: resume with `paracycle cycle ... --thread-id {thread}`")
         raise typer.Exit(130) from None
+    except EngineError as e:
+        err.print(f"error: {e}\nresume with `paracycle cycle ... --thread-id {thread}`", markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        _close(writer_engine, reviewer_engine)
     return store.load(thread)
 
 
@@ -140,7 +155,9 @@ def _run(structure, thread, run_config, store, runs_dir):
 def review(
     paper_file: Annotated[Path, typer.Argument(metavar="PAPER.md", help="paper in Markdown (# title, ## Abstract, ## Introduction, ...)")],
     structure_file: Annotated[Optional[Path], typer.Option("--structure", help="argument structure to check against")] = None,
+    engine: EngineOpt = None,
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
     config: ConfigOpt = None,
     seed: SeedOpt = None,
     as_json: JsonOpt = False,
@@ -154,7 +171,7 @@ def review(
 
     paper = load_paper(paper_file)
     structure = load_structure(structure_file) if structure_file else None
-    run_config = _run_config(config, model, seed)
+    run_config = _run_config(config, engine, model, None, base_url, seed)
     cfg = run_config.cycle
     draft = paper.to_draft()
     targets = dict(
@@ -169,12 +186,18 @@ def review(
         evidence, claims = paper.evidence(), []
         check = check_draft(draft, evidence=evidence, claims=claims, contributions=[], **targets)
 
-    engine = _load_engine(run_config.model)
-    with StageProgress(err) as progress:
-        progress.stage("reviewing")
-        outcome = Reviewer(engine, cfg.reviewer).review(
-            paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens
-        )
+    writer_engine, reviewer_engine = _load_engines(run_config)
+    try:
+        with StageProgress(err) as progress:
+            progress.stage("reviewing")
+            outcome = Reviewer(reviewer_engine, cfg.reviewer).review(
+                paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens
+            )
+    except EngineError as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        _close(writer_engine, reviewer_engine)
     if as_json:
         print(json.dumps({
             "review": outcome.review.model_dump(mode="json") if outcome.review else None,
@@ -186,6 +209,84 @@ def review(
         from paracycle.report import print_review
 
         print_review(out, paper.title, draft, outcome.review, outcome.error, check)
+
+
+# -- collect --------------------------------------------------------------------------------
+
+
+@app.command()
+def collect(
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT_DIR|ARG.yaml...", help="argument structures, or directories of them")],
+    samples: Annotated[int, typer.Option(min=1, help="independent cycles per argument structure")] = 4,
+    concurrency: Annotated[int, typer.Option(min=1, help="graph threads running at once")] = 8,
+    max_revisions: Annotated[Optional[int], typer.Option(min=0, help="revisions after the first draft")] = None,
+    runs: Annotated[Optional[Path], typer.Option("--runs-dir", help="run directory (default ./runs)")] = None,
+    engine: EngineOpt = None,
+    model: ModelOpt = None,
+    adapter: AdapterOpt = None,
+    base_url: BaseUrlOpt = None,
+    config: ConfigOpt = None,
+    seed: SeedOpt = None,
+    wait_for_server: Annotated[float, typer.Option(help="seconds to wait for a server that went down")] = 300.0,
+) -> None:
+    """Run K cycles per argument structure, C at once; rerun to resume after a crash."""
+    from paracycle import config as cfgmod
+    from paracycle.collect import Collector, CollectResult, plan_jobs
+    from paracycle.loading import load_structure
+    from paracycle.progress import CollectProgress
+    from paracycle.store import TrajectoryStore
+
+    files = _structure_files(inputs)
+    structures = [(str(f), load_structure(f)) for f in files]  # all valid before anything runs
+    run_config = _run_config(config, engine, model, adapter, base_url, seed)
+    if max_revisions is not None:
+        run_config.cycle.max_revisions = max_revisions
+    runs_dir = cfgmod.runs_dir(runs)
+    jobs = plan_jobs(structures, samples)
+    store = TrajectoryStore(runs_dir / "trajectories.sqlite")
+    done = sum(store.is_finished(j.thread_id) for j in jobs)
+    err.log(f"{len(jobs)} cycles ({len(structures)} structures x {samples} samples), {done} finished earlier")
+    result = CollectResult(skipped=done)
+    try:
+        if done < len(jobs):
+            writer_engine, reviewer_engine = _load_engines(run_config)
+            try:
+                with CollectProgress(err, total=len(jobs), done=done) as progress:
+                    collector = Collector(
+                        run_config, writer_engine, reviewer_engine, store, runs_dir / "checkpoints.sqlite",
+                        concurrency=concurrency, wait_for_server_s=wait_for_server,
+                        on_tokens=progress.on_tokens, on_cycle_done=progress.cycle_done, on_failure=progress.failure,
+                    )
+                    result = collector.run(jobs)
+            finally:
+                _close(writer_engine, reviewer_engine)
+    finally:
+        store.close()
+    batches = result.batch_sizes
+    batching = f", {len(batches)} engine batches of {sum(batches) / len(batches):.1f} requests on average" if batches else ""
+    out.print(
+        f"collected {result.finished} cycles, {result.skipped} finished earlier, {len(result.failed)} failed; "
+        f"{result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_second:.1f} tok/s){batching}"
+    )
+    out.print(f"trajectories: {runs_dir / 'trajectories.sqlite'}")
+    if result.failed:
+        for thread, error in result.failed.items():
+            err.print(f"failed: {thread}: {error}", markup=False)
+        err.print("rerun the same command to resume the failed cycles")
+        raise typer.Exit(1)
+
+
+def _structure_files(inputs: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in (".yaml", ".yml", ".json") and p.is_file())
+            if not found:
+                raise InputError(str(item), "no argument structures (*.yaml, *.yml, *.json) in this directory")
+            files.extend(found)
+        else:
+            files.append(item)
+    return files
 
 
 # -- validate / show ------------------------------------------------------------------------
@@ -237,16 +338,21 @@ def show(
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _run_config(config_file, model, seed):
+def _run_config(config_file, engine, model, adapter, base_url, seed):
+    """The config file with the command line's flags applied (flags name the writer's engine)."""
     from paracycle.config import load_config
-    from paracycle.models import check_model_spec
+    from paracycle.models import check_run_config
 
     run_config = load_config(config_file)
-    if model is not None:
-        run_config.model = model
-    check_model_spec(run_config.model)
+    flags = {"engine": engine, "model": model, "adapter": adapter, "base_url": base_url}
+    for key, value in flags.items():
+        if value is not None:
+            if key == "engine" and value not in ("auto", "transformers", "vllm", "openai"):
+                raise InputError("--engine", f"{value!r} is not one of auto, transformers, vllm, openai")
+            setattr(run_config.writer, key, value)
     if seed is not None:
         run_config.seed = seed
+    check_run_config(run_config)
     if run_config.seed is not None:
         c = run_config.cycle
         for sampling in (c.writer.paragraph, c.writer.abstract, c.reviewer.sampling):
@@ -254,13 +360,25 @@ def _run_config(config_file, model, seed):
     return run_config
 
 
-def _load_engine(model: str):
-    from paracycle.models import load_engine
+def _load_engines(run_config):
+    from paracycle.models import engine_kind, load_engines
 
-    with err.status(f"loading model {model}"):
-        engine = load_engine(model, log=err.log)
-    err.log(f"model {engine.model_id} ready on {engine.device}")
-    return engine
+    kind = engine_kind(run_config.writer)
+    with err.status(f"loading {kind} engine for {run_config.writer.model}"):
+        try:
+            writer, reviewer = load_engines(run_config, log=err.log)
+        except EngineError as e:
+            err.print(f"error: {e}", markup=False)
+            raise typer.Exit(1) from None
+    for name, engine in (("writer", writer), ("reviewer", reviewer)):
+        adapter = f" + adapter {engine.adapter_id}" if engine.adapter_id else ""
+        err.log(f"{name}: {engine.model_id}{adapter} ({type(engine).__name__} on {engine.device})")
+    return writer, reviewer
+
+
+def _close(*engines) -> None:
+    for engine in {id(e): e for e in engines}.values():
+        engine.close()
 
 
 def _new_thread_id(structure) -> str:

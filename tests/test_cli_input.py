@@ -130,7 +130,8 @@ def test_bad_config_file_names_the_field(tmp_path):
 
 
 def test_bad_model_directory(tmp_path):
-    result = run_cli("cycle", str(EXAMPLES / "coral-thermal.yaml"), "--model", str(tmp_path), "--runs-dir", str(tmp_path / "r"))
+    result = run_cli("cycle", str(EXAMPLES / "coral-thermal.yaml"), "--model", str(tmp_path), "--engine", "transformers",
+                     "--runs-dir", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "not a model directory" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "r").exists()
@@ -147,3 +148,30 @@ def test_validate_reports_open_commitments():
     result = run_cli("validate", str(EXAMPLES / "coral-thermal.yaml"))
     assert result.returncode == 0
     assert "open commitments: C4" in result.stdout
+
+
+def test_unknown_engine(tmp_path):
+    result = run_cli("cycle", str(EXAMPLES / "coral-thermal.yaml"), "--engine", "tgi", "--runs-dir", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --engine: 'tgi' is not one of auto, transformers, vllm, openai"
+
+
+def test_openai_engine_needs_a_server_url(tmp_path):
+    result = run_cli("collect", str(EXAMPLES), "--engine", "openai", "--runs-dir", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "needs a server URL" in result.stderr and not (tmp_path / "r").exists()
+
+
+def test_collect_validates_every_input_before_running(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: only a title\n")
+    result = run_cli("collect", str(EXAMPLES / "coral-thermal.yaml"), str(bad), "--runs-dir", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {bad}: ") and not (tmp_path / "r").exists()
+
+
+def test_adapter_must_be_an_adapter_directory(tmp_path):
+    result = run_cli("cycle", str(EXAMPLES / "coral-thermal.yaml"), "--engine", "transformers", "--adapter", str(tmp_path),
+                     "--runs-dir", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "not a LoRA adapter directory" in result.stderr

@@ -24,6 +24,7 @@ def test_conversion_is_faithful_atomic_and_done_once(tmp_path, monkeypatch):
     assert path == target and embedded.is_complete_checkpoint(path)
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp dirs left behind
+    assert "quantization_config" not in (path / "config.json").read_text()  # plain fp32 weights
 
     started = time.perf_counter()
     assert embedded.ensure_embedded_checkpoint(log=lambda *a: None) == path

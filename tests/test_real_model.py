@@ -24,7 +24,7 @@ def test_full_cycle_on_the_embedded_model(tmp_path, embedded_checkpoint):
     out = tmp_path / "out"
     result = run_cli(
         "cycle", str(EXAMPLES / "sparse-retrieval.yaml"), "--max-revisions", "1", "--seed", "0",
-        "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--thread-id", "full",
+        "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--thread-id", "full", "--engine", "transformers",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     t = Trajectory.model_validate_json((out / "trajectory.json").read_text())
@@ -66,7 +66,7 @@ def _stored_steps(db_path, thread):
 def test_killed_cycle_resumes_where_it_stopped(tmp_path, embedded_checkpoint):
     runs = tmp_path / "runs"
     args = ["cycle", str(EXAMPLES / "coral-thermal.yaml"), "--max-revisions", "0", "--seed", "1",
-            "--runs-dir", str(runs), "--thread-id", "killme", "--json"]
+            "--runs-dir", str(runs), "--thread-id", "killme", "--json", "--engine", "transformers"]
     proc = subprocess.Popen([*PARACYCLE, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store_db = runs / "trajectories.sqlite"
     deadline = time.time() + 600
@@ -95,7 +95,7 @@ def test_review_of_an_existing_paper(tmp_path, embedded_checkpoint):
     sentence = "We also cut error by 40% on a benchmark the evidence never mentions."
     edited = tmp_path / "paper.md"
     edited.write_text(add_to_intro(paper, sentence))
-    result = run_cli("review", str(edited), "--json", "--seed", "0")
+    result = run_cli("review", str(edited), "--json", "--seed", "0", "--engine", "transformers")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert [u["sentence"] for u in report["structural_check"]["unsupported_claims"]] == [sentence]

@@ -21,7 +21,7 @@ def short_reviews(tmp_path):
 def review(tmp_path, text, tiny_model):
     paper = tmp_path / "paper.md"
     paper.write_text(text)
-    result = run_cli("review", str(paper), "--json", "--model", str(tiny_model), "--seed", "0",
+    result = run_cli("review", str(paper), "--json", "--model", str(tiny_model), "--engine", "transformers", "--seed", "0",
                      "--config", short_reviews(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -56,7 +56,7 @@ def test_review_against_a_structure(tmp_path, tiny_model):
     )
     draft_md.write_text(draft.to_markdown(s.title))
     result = run_cli("review", str(draft_md), "--structure", str(EXAMPLES / "cache-scheduling.yaml"),
-                     "--json", "--model", str(tiny_model), "--config", short_reviews(tmp_path))
+                     "--json", "--model", str(tiny_model), "--engine", "transformers", "--config", short_reviews(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     check = json.loads(result.stdout)["structural_check"]
     assert check["role_order_violations"] == [

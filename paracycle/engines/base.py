@@ -48,11 +48,20 @@ class GenerationResult:
     seconds: float = 0.0
 
 
+class EngineError(RuntimeError):
+    """The engine cannot serve a request as configured (unknown model, bad adapter, ...)."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine did not answer (a server that is down). Work can resume once it is back."""
+
+
 class Engine(ABC):
     """A loaded model that serves batched chat generation."""
 
     model_id: str
     adapter_id: str | None = None
+    device: str = "server"
 
     @abstractmethod
     def generate(
@@ -62,6 +71,12 @@ class Engine(ABC):
 
     def close(self) -> None:  # engines that hold processes or servers release them here
         pass
+
+
+def render_chat(tokenizer, request: ChatRequest) -> str:
+    """The prompt text for a chat request: the chat template, then the prefill to continue."""
+    text = tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+    return text + request.prefill
 
 
 def json_schema_of(schema: type[BaseModel]) -> str:

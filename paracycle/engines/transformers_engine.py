@@ -1,7 +1,9 @@
 """In-process engine on transformers `generate()`, JSON-constrained with xgrammar.
 
-Requests are grouped by (schema, sampling parameters) so that each group runs as one padded
-batch: one `generate()` call per group and chunk, never one call per sequence.
+Requests are grouped by sampling parameters and by whether they are constrained, so that
+each group runs as one padded batch: one `generate()` call per group and chunk, never one
+call per sequence. Constrained rows in one batch may use different schemas: xgrammar's
+processor takes one grammar per row.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from paracycle.engines.base import (
     TokenCallback,
     json_schema_of,
     parse_structured,
+    render_chat,
 )
 
 # A weak model pads JSON with whitespace until it runs out of tokens: allow none between
@@ -53,6 +56,7 @@ class TransformersEngine(Engine):
         device: str | None = None,
         max_batch_size: int = 8,
         trust_remote_code: bool = False,
+        adapter: str | Path | None = None,
     ):
         self.model_path = str(model_path)
         self.model_id = model_id or Path(self.model_path).name
@@ -62,6 +66,12 @@ class TransformersEngine(Engine):
         self.model = AutoModelForCausalLM.from_pretrained(
             self.model_path, dtype=dtype, trust_remote_code=trust_remote_code
         ).to(self.device)
+        if adapter is not None:
+            # A round's LoRA adapter on top of the base: PEFT applies it in every forward.
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, str(adapter))
+            self.adapter_id = Path(adapter).name
         self.model.eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -87,10 +97,9 @@ class TransformersEngine(Engine):
     def _batches(self, requests: Sequence[ChatRequest]) -> list[list[int]]:
         groups: dict[tuple, list[int]] = {}
         for i, req in enumerate(requests):
-            key = (
-                json_schema_of(req.schema) if req.schema else None,
-                req.sampling.model_dump_json(),
-            )  # prefills may differ within a batch: they are just part of the prompt
+            # Prefills and schemas may differ within a batch: a prefill is part of the prompt,
+            # and each constrained row gets its own grammar.
+            key = (req.schema is not None, req.sampling.model_dump_json())
             groups.setdefault(key, []).append(i)
         batches = []
         for indices in groups.values():
@@ -103,12 +112,7 @@ class TransformersEngine(Engine):
     ) -> list[GenerationResult]:
         started = time.perf_counter()
         sampling = batch[0].sampling
-        schema = batch[0].schema
-        texts = [
-            self.tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
-            + r.prefill
-            for r in batch
-        ]
+        texts = [render_chat(self.tokenizer, r) for r in batch]
         inputs = self.tokenizer(
             texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
         ).to(self.device)
@@ -124,8 +128,8 @@ class TransformersEngine(Engine):
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
         else:
             kwargs.update(do_sample=False)
-        if schema is not None:
-            kwargs["logits_processor"] = [self._json_processor(schema, len(batch))]
+        if batch[0].schema is not None:
+            kwargs["logits_processor"] = [self._json_processor([r.schema for r in batch])]
         if on_tokens is not None:
             kwargs["stopping_criteria"] = StoppingCriteriaList([_CountTokens(on_tokens, self._eos_ids)])
         if sampling.seed is not None:
@@ -176,19 +180,19 @@ class TransformersEngine(Engine):
                 return tokens[:i], True
         return tokens, False
 
-    def _json_processor(self, schema: type[BaseModel], batch_size: int):
+    def _json_processor(self, schemas: list[type[BaseModel]]):
         # xgrammar's processor keeps per-sequence matcher state: a new one per generate().
-        import xgrammar as xgr
         from xgrammar.contrib.hf import LogitsProcessor
+
+        return LogitsProcessor([self._grammar(schema) for schema in schemas])
+
+    def _grammar(self, schema: type[BaseModel]):
+        import xgrammar as xgr
 
         key = json_schema_of(schema)
         if key not in self._grammars:
             if self._grammar_compiler is None:
-                info = xgr.TokenizerInfo.from_huggingface(
-                    self.tokenizer, vocab_size=self.model.config.vocab_size
-                )
+                info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
                 self._grammar_compiler = xgr.GrammarCompiler(info)
-            self._grammars[key] = self._grammar_compiler.compile_json_schema(
-                key, any_whitespace=_JSON_WHITESPACE
-            )
-        return LogitsProcessor([self._grammars[key]] * batch_size)
+            self._grammars[key] = self._grammar_compiler.compile_json_schema(key, any_whitespace=_JSON_WHITESPACE)
+        return self._grammars[key]

