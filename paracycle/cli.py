@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -45,11 +46,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout inst
 
 def main() -> None:
     _quiet_libraries()
+    # `kill` behaves like Ctrl-C: cleanup runs (engines stop their worker processes) and
+    # every command that can resume says how.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except InputError as e:
         err.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 # -- cycle ----------------------------------------------------------------------------------
@@ -77,9 +85,7 @@ def cycle(
 
     # Validate everything the user gave before anything is opened or written.
     structure = load_structure(structure_file)
-    run_config = _run_config(config, engine, model, adapter, base_url, seed)
-    if max_revisions is not None:
-        run_config.cycle.max_revisions = max_revisions
+    run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions)
     thread = cfgmod.check_thread_id(thread_id) if thread_id else _new_thread_id(structure)
     runs_dir = cfgmod.runs_dir(runs)
     destination = out_dir or runs_dir / "cycles" / thread
@@ -238,9 +244,7 @@ def collect(
 
     files = _structure_files(inputs)
     structures = [(str(f), load_structure(f)) for f in files]  # all valid before anything runs
-    run_config = _run_config(config, engine, model, adapter, base_url, seed)
-    if max_revisions is not None:
-        run_config.cycle.max_revisions = max_revisions
+    run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions)
     runs_dir = cfgmod.runs_dir(runs)
     jobs = plan_jobs(structures, samples)
     store = TrajectoryStore(runs_dir / "trajectories.sqlite")
@@ -258,6 +262,12 @@ def collect(
                         on_tokens=progress.on_tokens, on_cycle_done=progress.cycle_done, on_failure=progress.failure,
                     )
                     result = collector.run(jobs)
+            except KeyboardInterrupt:
+                err.print("\ninterrupted: rerun the same command to resume (finished cycles are kept)")
+                _close(writer_engine, reviewer_engine)
+                # Cycle threads may be inside a generation; their steps so far are checkpointed,
+                # so exit now instead of waiting for them.
+                os._exit(130)
             finally:
                 _close(writer_engine, reviewer_engine)
     finally:
@@ -338,7 +348,7 @@ def show(
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _run_config(config_file, engine, model, adapter, base_url, seed):
+def _run_config(config_file, engine, model, adapter, base_url, seed, max_revisions=None):
     """The config file with the command line's flags applied (flags name the writer's engine)."""
     from paracycle.config import load_config
     from paracycle.models import check_run_config
@@ -352,6 +362,8 @@ def _run_config(config_file, engine, model, adapter, base_url, seed):
             setattr(run_config.writer, key, value)
     if seed is not None:
         run_config.seed = seed
+    if max_revisions is not None:
+        run_config.cycle.max_revisions = max_revisions
     check_run_config(run_config)
     if run_config.seed is not None:
         c = run_config.cycle

@@ -101,12 +101,18 @@ class Collector:
         todo = [j for j in jobs if not self.store.is_finished(j.thread_id)]
         result.skipped = len(jobs) - len(todo)
         started = time.perf_counter()
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="paracycle-cycle") as pool:
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="paracycle-cycle")
+        try:
             for job, error in zip(todo, pool.map(self._run_job, todo)):
                 if error is None:
                     result.finished += 1
                 else:
                     result.failed[job.thread_id] = error
+        except KeyboardInterrupt:
+            # Every step is checkpointed: nothing is lost by not waiting for running cycles.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         result.seconds = time.perf_counter() - started
         result.tokens = self._tokens
         result.batch_sizes = [

@@ -78,3 +78,18 @@ def test_token_callback_counts_generated_tokens(engine):
 def test_prefill_and_schema_do_not_mix():
     with pytest.raises(ValueError):
         ChatRequest(ask("x"), prefill="Hi", schema=Verdict)
+
+
+class Other(BaseModel):
+    label: bool
+
+
+def test_different_schemas_share_one_batch(engine, monkeypatch):
+    calls = []
+    real = engine.model.generate
+    monkeypatch.setattr(engine.model, "generate", lambda **kw: calls.append(kw["input_ids"].shape[0]) or real(**kw))
+    sampling = SamplingParams(max_new_tokens=48, seed=4, temperature=1.0)
+    verdict, other = engine.generate([ChatRequest(ask("a"), sampling, schema=Verdict), ChatRequest(ask("b"), sampling, schema=Other)])
+    assert calls == [2]  # one generate(), a grammar per row
+    assert verdict.parse_status == "ok" and other.parse_status == "ok", (verdict.text, other.text)
+    assert isinstance(verdict.parsed, Verdict) and isinstance(other.parsed, Other)

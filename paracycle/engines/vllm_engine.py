@@ -137,6 +137,12 @@ class VLLMEngine(Engine):
         )
 
     def close(self) -> None:
-        # Let vLLM stop its worker processes now rather than at interpreter exit.
+        # Stop vLLM's engine-core and worker processes now: left to interpreter exit (or to a
+        # killed parent) they can outlive the process that started them.
         llm, self.llm = self.llm, None
-        del llm
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            try:
+                core.shutdown()
+            except Exception:  # shutting down is best effort; never mask the real outcome
+                pass
