@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(kind: str, samples: int, concurrency: int, max_revisions: int) -> dict:
+def measure(kind: str, samples: int, concurrency: int, max_revisions: int, review_tokens: int | None) -> dict:
     from paracycle.collect import Collector, plan_jobs
     from paracycle.config import EngineSpec, RunConfig
     from paracycle.engines.base import ChatRequest
@@ -39,6 +39,9 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int) -> di
     structures = [(str(p), load_structure(p)) for p in sorted((ROOT / "examples").glob("*.yaml"))]
     config = RunConfig(writer=EngineSpec(engine=kind), seed=0)
     config.cycle.max_revisions = max_revisions
+    if review_tokens is not None:
+        config.cycle.reviewer.sampling.max_new_tokens = review_tokens
+        config.cycle.reviewer.max_attempts = 1
     engine = load_engine(config.writer, log=lambda *a: None)
     try:
         runs = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
@@ -77,15 +80,18 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 samples per structure, no revisions")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="1 sample per structure, no revisions, reviews capped at 256 tokens (minutes on 2 CPU cores)",
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="collect's default")
     args = parser.parse_args()
-    samples, max_revisions = (2, 0) if args.quick else (4, 1)
+    samples, max_revisions, review_tokens = (1, 0, 256) if args.quick else (4, 1, None)
 
     from paracycle.cli import _quiet_libraries
 
     _quiet_libraries()
-    rows = [measure(kind, samples, args.concurrency, max_revisions) for kind in ("transformers", "vllm")]
+    rows = [measure(kind, samples, args.concurrency, max_revisions, review_tokens) for kind in ("transformers", "vllm")]
     print(f"{'engine':<13}{'cycles':>7}{'collect tok/s':>15}{'raw batch tok/s':>17}{'b/a':>7}{'mean batch':>12}")
     for r in rows:
         print(

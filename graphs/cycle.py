@@ -151,16 +151,23 @@ def open_checkpointer(path: str | Path) -> SqliteSaver:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    return SqliteSaver(conn)
+    saver = SqliteSaver(conn)
+    saver.setup()  # create its tables now, not lazily inside concurrent threads
+    return saver
 
 
-def run_cycle(structure: ArgumentStructure, ctx: CycleContext, checkpoint_path: str | Path) -> CycleState:
+def run_cycle(
+    structure: ArgumentStructure, ctx: CycleContext, checkpoints: str | Path | SqliteSaver
+) -> CycleState:
     """Run (or resume) thread `ctx.thread_id` to the end; returns the final state.
 
     A thread with a checkpoint is resumed where it stopped: the step that was interrupted
     runs again, steps already committed are never redone. A finished thread returns at once.
+    `checkpoints` is a database path, or an open saver that concurrent threads share (one
+    connection: SqliteSaver serialises its own use; many connections would race to set up
+    the database).
     """
-    saver = open_checkpointer(checkpoint_path)
+    saver = checkpoints if isinstance(checkpoints, SqliteSaver) else open_checkpointer(checkpoints)
     try:
         graph = build_graph(saver)
         config = {"configurable": {"thread_id": ctx.thread_id}}
@@ -175,4 +182,5 @@ def run_cycle(structure: ArgumentStructure, ctx: CycleContext, checkpoint_path: 
             graph.invoke(initial, config, context=ctx, durability="sync")
         return graph.get_state(config).values
     finally:
-        saver.conn.close()
+        if saver is not checkpoints:
+            saver.conn.close()

@@ -27,7 +27,7 @@ from paracycle.config import RunConfig
 from paracycle.engines.base import Engine, EngineUnavailable
 from paracycle.engines.batching import BatchingEngine
 from paracycle.graphs.configuration import CycleContext
-from paracycle.graphs.cycle import run_cycle
+from paracycle.graphs.cycle import open_checkpointer, run_cycle
 from paracycle.schemas import ArgumentStructure
 from paracycle.store import TrajectoryStore
 
@@ -101,6 +101,7 @@ class Collector:
         todo = [j for j in jobs if not self.store.is_finished(j.thread_id)]
         result.skipped = len(jobs) - len(todo)
         started = time.perf_counter()
+        self._saver = open_checkpointer(self.checkpoint_path)  # one connection for all threads
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="paracycle-cycle")
         try:
             for job, error in zip(todo, pool.map(self._run_job, todo)):
@@ -113,6 +114,7 @@ class Collector:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
+        self._saver.conn.close()
         result.seconds = time.perf_counter() - started
         result.tokens = self._tokens
         result.batch_sizes = [
@@ -139,7 +141,7 @@ class Collector:
         with _clients(self.writer_engine, self.reviewer_engine):
             while True:
                 try:
-                    run_cycle(job.structure, ctx, self.checkpoint_path)
+                    run_cycle(job.structure, ctx, self._saver)
                     self.on_cycle_done()
                     return None
                 except EngineUnavailable as err:
