@@ -90,14 +90,10 @@ class Writer:
     # -- requests -------------------------------------------------------------------------
 
     def _paragraph_request(self, s: ArgumentStructure, role: str) -> ChatRequest:
-        user = P.PARAGRAPH.format(
-            title=s.title, field=s.field or "research", purpose=P.ROLE_PURPOSE[role], facts=bullets(role_facts(s, role))
-        )
-        return ChatRequest(messages(P.SYSTEM, user), self.settings.paragraph, prefill=self._opening(s, role))
+        return ChatRequest(draft_messages(s, role), self.settings.paragraph, prefill=self._opening(s, role))
 
     def _abstract_request(self, s: ArgumentStructure) -> ChatRequest:
-        user = P.ABSTRACT.format(title=s.title, field=s.field or "research", facts=bullets(abstract_facts(s)))
-        return ChatRequest(messages(P.SYSTEM, user), self.settings.abstract, prefill=self._opening(s, "abstract"))
+        return ChatRequest(draft_messages(s, "abstract"), self.settings.abstract, prefill=self._opening(s, "abstract"))
 
     def _revise_request(self, s: ArgumentStructure, role: str, text: str, problems: list[str]) -> ChatRequest:
         if role == "abstract":
@@ -129,6 +125,18 @@ class Writer:
 
 
 # -- the plan and its facts ----------------------------------------------------------------
+
+
+def draft_messages(s: ArgumentStructure, unit: str) -> list[dict[str, str]]:
+    """The chat prompt that drafts one unit ("abstract" or a paragraph role). DPO pairs are
+    built on these same prompts, so training shapes exactly what the writer is asked."""
+    if unit == "abstract":
+        user = P.ABSTRACT.format(title=s.title, field=s.field or "research", facts=bullets(abstract_facts(s)))
+    else:
+        user = P.PARAGRAPH.format(
+            title=s.title, field=s.field or "research", purpose=P.ROLE_PURPOSE[unit], facts=bullets(role_facts(s, unit))
+        )
+    return messages(P.SYSTEM, user)
 
 
 def planned_roles(structure: ArgumentStructure) -> list[str]:

@@ -5,9 +5,9 @@ For each engine (transformers, then vLLM) on the same argument structures and mo
   (b) collect: K cycles per structure at the default concurrency, through the real
       Collector (graph threads, checkpoints, store, micro-batching queue); tokens/s is every
       completion token the cycles generated over the wall time of the collection.
-  (a) raw batch: the same work handed to the engine in one call: every generation the
-      collection made, replayed with its prompt, prefill and sampling parameters and a token
-      budget equal to what it produced, all in a single `generate()`.
+  (a) raw batch: the same requests handed to the engine in one call: every generation the
+      collection made, replayed with its prompt, prefill, sampling parameters and (reviews)
+      JSON schema, all in a single `generate()`.
 
 utilization = b / a for the default engine (vLLM), and vllm_vs_transformers = b_vllm /
 b_transformers. Both figures are ratios measured side by side in one run, so the machine's
@@ -34,6 +34,7 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
     from paracycle.engines.base import ChatRequest
     from paracycle.loading import load_structure
     from paracycle.models import load_engine
+    from paracycle.schemas import grounded_review_schema
     from paracycle.store import TrajectoryStore
 
     structures = [(str(p), load_structure(p)) for p in sorted((ROOT / "examples").glob("*.yaml"))]
@@ -53,13 +54,20 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
 
         replay = []
         for thread in store.thread_ids():
-            for step in store.load(thread).steps:
+            trajectory = store.load(thread)
+            evidence_ids = [e.id for e in trajectory.structure.evidence]
+            for i, step in enumerate(trajectory.steps):
+                # The same requests the cycles sent: prompt, prefill, sampling, and for reviews
+                # the same grounded schema (rebuilt from the reviewed draft).
+                schema = None
+                if step.kind == "review":
+                    ids = [p.id for p in trajectory.steps[i - 1].draft.introduction]
+                    schema = grounded_review_schema(ids, evidence_ids)
                 for g in step.generations:
                     messages, prefill = g.prompt, ""
                     if messages and messages[-1]["role"] == "assistant":
                         messages, prefill = messages[:-1], messages[-1]["content"]
-                    budget = g.sampling.model_copy(update={"max_new_tokens": max(g.completion_tokens, 1)})
-                    replay.append(ChatRequest(messages, budget, prefill=prefill))
+                    replay.append(ChatRequest(messages, g.sampling, schema=schema, prefill=prefill))
         started = time.perf_counter()
         outputs = engine.generate(replay)
         raw_seconds = time.perf_counter() - started
@@ -82,11 +90,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick", action="store_true",
-        help="1 sample per structure, no revisions, reviews capped at 256 tokens (minutes on 2 CPU cores)",
+        help="2 samples per structure, no revisions, reviews capped at 256 tokens (about 15 minutes on 2 CPU cores)",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="collect's default")
     args = parser.parse_args()
-    samples, max_revisions, review_tokens = (1, 0, 256) if args.quick else (4, 1, None)
+    samples, max_revisions, review_tokens = (2, 0, 256) if args.quick else (4, 1, None)
 
     from paracycle.cli import _quiet_libraries
 

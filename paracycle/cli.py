@@ -37,7 +37,10 @@ ModelOpt = Annotated[
 EngineOpt = Annotated[
     Optional[str], typer.Option("--engine", help="transformers | vllm | openai | auto (vllm when installed)")
 ]
-AdapterOpt = Annotated[Optional[str], typer.Option("--adapter", help="LoRA adapter directory for the writer")]
+AdapterOpt = Annotated[
+    Optional[str],
+    typer.Option("--adapter", help='LoRA adapter directory for the writer (default: the promoted round\'s; "none": the base)'),
+]
 BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML/JSON run config (see README)")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="sampling seed for reproducible runs")]
@@ -85,9 +88,9 @@ def cycle(
 
     # Validate everything the user gave before anything is opened or written.
     structure = load_structure(structure_file)
-    run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions)
-    thread = cfgmod.check_thread_id(thread_id) if thread_id else _new_thread_id(structure)
     runs_dir = cfgmod.runs_dir(runs)
+    run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions, runs_dir)
+    thread = cfgmod.check_thread_id(thread_id) if thread_id else _new_thread_id(structure)
     destination = out_dir or runs_dir / "cycles" / thread
 
     store = TrajectoryStore(runs_dir / "trajectories.sqlite")
@@ -238,15 +241,16 @@ def collect(
     """Run K cycles per argument structure, C at once; rerun to resume after a crash."""
     from paracycle import config as cfgmod
     from paracycle.collect import Collector, CollectResult, plan_jobs
-    from paracycle.loading import load_structure
+    from paracycle.loading import load_structure, structure_files
     from paracycle.progress import CollectProgress
     from paracycle.store import TrajectoryStore
 
-    files = _structure_files(inputs)
+    files = structure_files(inputs)
     structures = [(str(f), load_structure(f)) for f in files]  # all valid before anything runs
-    run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions)
     runs_dir = cfgmod.runs_dir(runs)
-    jobs = plan_jobs(structures, samples)
+    run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions, runs_dir)
+    writer = run_config.writer
+    jobs = plan_jobs(structures, samples, tag=Path(writer.adapter).name if writer.adapter else None)
     store = TrajectoryStore(runs_dir / "trajectories.sqlite")
     done = sum(store.is_finished(j.thread_id) for j in jobs)
     err.log(f"{len(jobs)} cycles ({len(structures)} structures x {samples} samples), {done} finished earlier")
@@ -286,17 +290,148 @@ def collect(
         raise typer.Exit(1)
 
 
-def _structure_files(inputs: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in (".yaml", ".yml", ".json") and p.is_file())
-            if not found:
-                raise InputError(str(item), "no argument structures (*.yaml, *.yml, *.json) in this directory")
-            files.extend(found)
-        else:
-            files.append(item)
-    return files
+# -- preference pairs and DPO rounds --------------------------------------------------------
+
+pairs_app = typer.Typer(no_args_is_help=True, help="Preference pairs from collected trajectories.")
+rounds_app = typer.Typer(no_args_is_help=True, help="The registry of DPO rounds.")
+app.add_typer(pairs_app, name="pairs")
+app.add_typer(rounds_app, name="rounds")
+RunsOpt = Annotated[Optional[Path], typer.Option("--runs-dir", help="run directory (default ./runs)")]
+RoundConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="round config (YAML/JSON, `kind: round`)")]
+
+
+@pairs_app.command("build")
+def pairs_build(
+    runs: RunsOpt = None,
+    holdout: Annotated[Optional[list[Path]], typer.Option("--holdout", help="held-out structure (file or dir); repeat")] = None,
+    min_margin: Annotated[Optional[float], typer.Option(min=0.0, help="reward margin below which a pair is a tie")] = None,
+    config: RoundConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build a versioned DPO dataset (HF datasets + JSONL) from the stored trajectories."""
+    from paracycle import config as cfgmod
+    from paracycle.loading import load_structure, structure_files
+    from paracycle.store import TrajectoryStore
+    from paracycle.training.dataset import write_dataset
+    from paracycle.training.pairs import PairSettings, build_pairs
+    from paracycle.training.round import load_round_config
+
+    settings, cycle, held = PairSettings(), None, set()
+    if config is not None:
+        round_config, _, held_structures = load_round_config(config)
+        settings, cycle = round_config.pairs, round_config.run.cycle
+        held = {s.content_hash() for s in held_structures}
+    held |= {load_structure(f).content_hash() for f in structure_files(list(holdout or []))}
+    if min_margin is not None:
+        settings.min_margin = min_margin
+    runs_dir = cfgmod.runs_dir(runs)
+    path = runs_dir / "trajectories.sqlite"
+    if not path.exists():
+        raise InputError(str(path), "no trajectory store here (run `paracycle collect` first)")
+    store = TrajectoryStore(path)
+    try:
+        with err.status("scoring drafts and building pairs"):
+            trajectories = [store.load(t) for t in store.thread_ids() if store.is_finished(t)]
+            built = build_pairs(trajectories, settings, cycle, exclude_structures=held)
+    finally:
+        store.close()
+    if not built.rows:
+        err.print(f"no pairs: {len(built.threads)} usable trajectories, ties dropped {dict(built.dropped_ties)}")
+        raise typer.Exit(1)
+    directory, manifest = write_dataset(built, runs_dir / "pairs", settings, held)
+    if as_json:
+        print(manifest.model_dump_json(indent=2))
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in manifest.counts.items())
+    out.print(f"{manifest.rows} pairs ({counts}) from {len(manifest.threads)} trajectories; ties dropped: {manifest.ties_dropped or 0}")
+    out.print(f"dataset {manifest.version}: {directory}")
+
+
+@app.command("round")
+def round_(config: RoundConfigOpt = None, runs: RunsOpt = None, as_json: JsonOpt = False) -> None:
+    """One DPO round: collect -> pairs -> train -> evaluate -> gate (promote only a winner)."""
+    from paracycle import config as cfgmod
+    from paracycle.training.round import RoundBusy, run_round
+
+    if config is None:
+        raise InputError("--config", "a round needs a config file (see examples/round-tiny.yaml)")
+    runs_dir = cfgmod.runs_dir(runs)
+    try:
+        manifest = run_round(config, runs_dir, log=err.log, console=err)
+    except RoundBusy as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("\ninterrupted: the round is marked abandoned (nothing promoted); trajectories are kept. "
+                  "Run `paracycle round` again to start a new one.")
+        raise typer.Exit(130) from None
+    except EngineError as e:
+        err.print(f"error: {e}\nthe round is left unfinished; the next `paracycle round` marks it abandoned", markup=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(manifest.model_dump_json(indent=2))
+    else:
+        out.print(f"{manifest.round_id}: {manifest.decision}")
+        for reason in manifest.reasons:
+            out.print(f"  {reason}", markup=False)
+        out.print(f"report: {manifest.report}")
+
+
+@rounds_app.command("list")
+def rounds_list(runs: RunsOpt = None, as_json: JsonOpt = False) -> None:
+    """Every round with its status and gate decision (--json: the full manifests)."""
+    from paracycle import config as cfgmod
+    from paracycle.store import TrajectoryStore
+    from paracycle.training.registry import RoundRegistry, manifest_json
+
+    path = cfgmod.runs_dir(runs) / "trajectories.sqlite"
+    manifests = []
+    if path.exists():
+        store = TrajectoryStore(path)
+        try:
+            manifests = RoundRegistry(store).rounds()
+        finally:
+            store.close()
+    if as_json:
+        print(manifest_json(manifests))
+        return
+    if not manifests:
+        out.print("no rounds yet (run `paracycle round --config FILE`)")
+        return
+    from rich.table import Table
+
+    table = Table("round", "parent", "status", "pairs", "win rate", "reward", "started")
+    for m in manifests:
+        ev = m.eval_metrics
+        table.add_row(
+            m.round_id, m.parent.id, m.status, str(sum(m.pair_counts.values())),
+            f"{ev['win_rate']:.2f}" if "win_rate" in ev else "-",
+            f"{ev['candidate']['reward']:.3f}" if "candidate" in ev else "-", m.started_at,
+        )
+    out.print(table)
+
+
+@app.command()
+def schedule(
+    every: Annotated[str, typer.Option(help="how often to check, e.g. 30m, 6h, 1d")] = "6h",
+    min_new_pairs: Annotated[int, typer.Option(min=1, help="run a round when this many new pairs are waiting")] = 100,
+    config: RoundConfigOpt = None,
+    runs: RunsOpt = None,
+    max_checks: Annotated[Optional[int], typer.Option(min=1, help="stop after this many checks (default: run forever)")] = None,
+) -> None:
+    """Run rounds unattended: one at a time, whenever enough new pairs have accumulated."""
+    from paracycle import config as cfgmod
+    from paracycle.training.round import parse_duration, schedule as run_schedule
+
+    if config is None:
+        raise InputError("--config", "the schedule needs a round config file (see examples/round-tiny.yaml)")
+    seconds = parse_duration(every)
+    try:
+        finished = run_schedule(config, cfgmod.runs_dir(runs), seconds, min_new_pairs, max_checks, log=err.log, console=err)
+    except KeyboardInterrupt:
+        err.print("\nschedule stopped")
+        raise typer.Exit(130) from None
+    out.print(f"{len(finished)} rounds: " + (", ".join(f"{m.round_id} {m.decision}" for m in finished) or "none"))
 
 
 # -- validate / show ------------------------------------------------------------------------
@@ -348,8 +483,11 @@ def show(
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _run_config(config_file, engine, model, adapter, base_url, seed, max_revisions=None):
-    """The config file with the command line's flags applied (flags name the writer's engine)."""
+def _run_config(config_file, engine, model, adapter, base_url, seed, max_revisions=None, runs_dir=None):
+    """The config file with the command line's flags applied (flags name the writer's engine).
+
+    With a run directory, a writer that names no adapter gets the adapter of the newest
+    promoted DPO round for its base model (`--adapter none` keeps the base model)."""
     from paracycle.config import load_config
     from paracycle.models import check_run_config
 
@@ -360,6 +498,10 @@ def _run_config(config_file, engine, model, adapter, base_url, seed, max_revisio
             if key == "engine" and value not in ("auto", "transformers", "vllm", "openai"):
                 raise InputError("--engine", f"{value!r} is not one of auto, transformers, vllm, openai")
             setattr(run_config.writer, key, value)
+    if run_config.writer.adapter is not None and run_config.writer.adapter.lower() == "none":
+        run_config.writer.adapter = None
+    elif run_config.writer.adapter is None and runs_dir is not None:
+        _use_promoted_writer(run_config, runs_dir)
     if seed is not None:
         run_config.seed = seed
     if max_revisions is not None:
@@ -370,6 +512,28 @@ def _run_config(config_file, engine, model, adapter, base_url, seed, max_revisio
         for sampling in (c.writer.paragraph, c.writer.abstract, c.reviewer.sampling):
             sampling.seed = run_config.seed
     return run_config
+
+
+def _use_promoted_writer(run_config, runs_dir: Path) -> None:
+    path = runs_dir / "trajectories.sqlite"
+    if not path.exists():
+        return
+    from paracycle.store import TrajectoryStore
+    from paracycle.training.registry import RoundRegistry
+
+    store = TrajectoryStore(path)
+    try:
+        policy = RoundRegistry(store).current(run_config.writer.model)
+    finally:
+        store.close()
+    if policy.id == "base":
+        return
+    if run_config.reviewer is None:  # the reviewer stays the base model
+        run_config.reviewer = run_config.writer.model_copy()
+    run_config.writer.adapter = policy.adapter
+    if policy.model:
+        run_config.writer.model = policy.model
+    err.log(f"writer: promoted {policy.id} ({policy.adapter or policy.model}); --adapter none for the base model")
 
 
 def _load_engines(run_config):

@@ -54,12 +54,15 @@ class CollectResult:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
-def plan_jobs(structures: list[tuple[str, ArgumentStructure]], samples: int) -> list[CollectJob]:
+def plan_jobs(structures: list[tuple[str, ArgumentStructure]], samples: int, tag: str | None = None) -> list[CollectJob]:
+    """`tag` names the writer (a round's adapter): a new writer's cycles are new threads,
+    not the base writer's finished ones."""
     jobs = []
+    writer = f"-{re.sub(r'[^A-Za-z0-9._-]+', '-', tag)[:40]}" if tag else ""
     for source, structure in structures:
         slug = re.sub(r"[^a-z0-9]+", "-", structure.title.lower()).strip("-")[:24].strip("-") or "cycle"
         for k in range(samples):
-            jobs.append(CollectJob(source, structure, k, f"{slug}-{structure.content_hash()[:8]}-s{k}"))
+            jobs.append(CollectJob(source, structure, k, f"{slug}-{structure.content_hash()[:8]}{writer}-s{k}"))
     return jobs
 
 

@@ -23,7 +23,28 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def load_structure(path: str | Path) -> ArgumentStructure:
+    if read_mapping(path).get("kind") == "round":
+        raise InputError(str(path), "this is a round config (kind: round), not an argument structure; use `paracycle round --config`")
     return load_model(path, ArgumentStructure)
+
+
+STRUCTURE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def structure_files(inputs: list[Path]) -> list[Path]:
+    """Files as given; directories expand to their structure files. A file in a directory that
+    declares `kind: round` is a round config (see `paracycle round`), not a structure: skipped."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES and p.is_file())
+            found = [p for p in found if read_mapping(p).get("kind") != "round"]
+            if not found:
+                raise InputError(str(item), "no argument structures (*.yaml, *.yml, *.json) in this directory")
+            files.extend(found)
+        else:
+            files.append(item)
+    return files
 
 
 def load_model(path: str | Path, model: type[M]) -> M:

@@ -2,7 +2,8 @@
 
 A trajectory is written in pieces as a cycle runs: its header when the thread starts, each
 step (draft or review) and its generations when the step is committed to the graph's
-checkpoint, and an outcome row when the cycle ends. Rows are never updated or deleted
+checkpoint, and an outcome row when the cycle ends. DPO rounds keep their manifests here
+too (`round_events`, see `paracycle.training.registry`). Rows are never updated or deleted
 (triggers refuse it), and every insert is keyed so that replaying a step after a crash
 inserts nothing twice.
 """
@@ -69,6 +70,14 @@ CREATE TABLE IF NOT EXISTS failures (
     at TEXT NOT NULL,
     error TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS round_events (
+    round_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    manifest_json TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (round_id, seq)
+);
 CREATE TABLE IF NOT EXISTS outcomes (
     thread_id TEXT PRIMARY KEY REFERENCES trajectories(thread_id),
     status TEXT NOT NULL,
@@ -82,7 +91,7 @@ _APPEND_ONLY = "".join(
     f"""
 CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table}
 BEGIN SELECT RAISE(ABORT, 'the trajectory store is append-only'); END;"""
-    for table in ("trajectories", "steps", "generations", "failures", "outcomes")
+    for table in ("trajectories", "steps", "generations", "failures", "outcomes", "round_events")
     for op in ("update", "delete")
 )
 

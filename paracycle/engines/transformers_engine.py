@@ -98,8 +98,9 @@ class TransformersEngine(Engine):
         groups: dict[tuple, list[int]] = {}
         for i, req in enumerate(requests):
             # Prefills and schemas may differ within a batch: a prefill is part of the prompt,
-            # and each constrained row gets its own grammar.
-            key = (req.schema is not None, req.sampling.model_dump_json())
+            # and each constrained row gets its own grammar. Seeds do not split batches either
+            # (concurrent cycles each carry their own): a batch is seeded with its first row's.
+            key = (req.schema is not None, req.sampling.model_dump_json(exclude={"seed"}))
             groups.setdefault(key, []).append(i)
         batches = []
         for indices in groups.values():

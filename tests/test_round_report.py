@@ -1,0 +1,72 @@
+"""The round report: both files appear, the markdown says what was decided and why."""
+
+from __future__ import annotations
+
+from paracycle.training.registry import Policy, RoundManifest
+from paracycle.training.report import write_round_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BASE = "tiny-base"
+
+
+def side(reward: float, closure: float | None, words: float) -> dict:
+    return {"reward": reward, "closure": closure, "unsupported": 0.1, "role_order": 0.9, "words": words, "drafts": 4}
+
+
+def a_round(n: int, status: str, *, evaluated: bool, reasons: list[str], decision: str | None = None) -> RoundManifest:
+    m = RoundManifest(
+        round_id=f"round-{n:04d}",
+        status=status,
+        parent=Policy(id="base" if n == 1 else f"round-{n - 1:04d}", base_model=BASE),
+        base_model=BASE,
+        seed=n,
+        config={"gate": {"min_win_rate": 0.55}},
+        reference="the parent policy (LoRA disabled)",
+        decision=decision or status,
+        reasons=reasons,
+    )
+    if evaluated:
+        m.pair_counts = {"revision": 3, "best_vs_worst": 1, "human_anchor": 0, "principle_violation": 4}
+        m.train_metrics = {"train_loss": 0.61, "rewards/margins": 0.2, "rewards/accuracies": 0.7, "steps": 12.0}
+        m.eval_metrics = {
+            "win_rate": 0.7 if status == "promoted" else 0.4, "wins": 7, "losses": 3, "ties": 0, "length_drift": 0.05,
+            "candidate": side(0.62 + n / 100, None if n == 2 else 0.8, 180.0),
+            "current": side(0.55, 0.75, 170.0),
+            "judgements": [{"winner": "candidate"}] * 10,
+        }
+        m.timings = {"collect": 12.3, "pairs": 0.4, "train": 40.1, "evaluate": 30.2}
+    return m
+
+
+def test_report_over_three_rounds(tmp_path):
+    promoted = a_round(1, "promoted", evaluated=True, reasons=["win rate 0.700 >= 0.55", "no length drift"])
+    rejected = a_round(2, "rejected", evaluated=True, reasons=["win rate 0.400 < 0.55"])
+    skipped = a_round(3, "skipped", evaluated=False, reasons=["no pairs above the margin"])
+    # the history may hold an older status copy of the round being reported on
+    stale = rejected.model_copy(update={"status": "trained", "decision": None, "reasons": []})
+
+    report, png = write_round_report(tmp_path / "r2", rejected, [promoted, stale, skipped])
+
+    assert png == tmp_path / "r2" / "rounds.png" and png.stat().st_size > 0
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    text = report.read_text()
+    assert "round-0002" in text and "rejected" in text
+    assert "win rate 0.400 < 0.55" in text
+    for source, n in rejected.pair_counts.items():
+        assert f"| {source} | {n} |" in text
+    assert "| reward | 0.640 | 0.550 |" in text
+    assert "wins 7, losses 3, ties 0" in text
+    assert "![rounds](rounds.png)" in text
+
+    report, _ = write_round_report(tmp_path / "r1", promoted, [promoted, rejected, skipped])
+    text = report.read_text()
+    assert all(r in text for r in promoted.reasons)
+
+
+def test_skipped_round_alone(tmp_path):
+    skipped = a_round(1, "skipped", evaluated=False, reasons=["no pairs above the margin"])
+    report, png = write_round_report(tmp_path, skipped, [skipped])
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    text = report.read_text()
+    assert "skipped" in text and "no pairs above the margin" in text
+    assert "not reached" in text and "![rounds](rounds.png)" in text

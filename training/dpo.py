@@ -1,0 +1,224 @@
+"""One DPO round on the writer with TRL's `DPOTrainer`.
+
+LoRA by default. The reference policy is always the *previous* round's writer:
+- no parent adapter: a fresh LoRA on the base; TRL's reference is the base with the adapter
+  disabled, which is the previous writer;
+- a parent adapter: training continues that adapter (so one adapter always describes the whole
+  lineage and engines load a single LoRA), and TRL freezes a copy of it as the reference;
+- full fine-tuning: the parent checkpoint (base, base + merged parent adapter, or a previous full
+  round) is trained and a frozen copy of it is the reference.
+
+The result is written to `<out>.partial` and renamed to `<out>` only when training and saving
+have finished: a round killed mid-training leaves no adapter that looks complete.
+
+Also an entry point, so a round's training can run on several GPUs:
+
+    accelerate launch -m paracycle.training.dpo --job job.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from paracycle.schemas import Strict
+
+LossType = Literal["sigmoid", "hinge", "ipo", "robust", "sft", "sigmoid_norm", "apo_zero", "apo_down"]
+
+
+class TrainSettings(Strict):
+    mode: Literal["lora", "full"] = "lora"
+    loss_type: list[LossType] = Field(
+        default_factory=lambda: ["sigmoid"], description='add "sft" for an NLL term on the chosen text'
+    )
+    loss_weights: list[float] | None = None
+    beta: float = Field(default=0.1, gt=0)
+    learning_rate: float = Field(default=1e-4, gt=0)
+    max_steps: int = Field(default=60, ge=1)
+    batch_size: int = Field(default=4, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    max_length: int = Field(default=768, ge=32, description="prompt + completion tokens")
+    lora_r: int = Field(default=8, ge=1, le=16, description="vLLM serves ranks up to 16 here (max_lora_rank)")
+    lora_alpha: int = Field(default=16, ge=1)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    bf16: bool | None = Field(default=None, description="None: on only on a GPU that supports it (never on CPU)")
+    gradient_checkpointing: bool = False
+    launcher: Literal["inprocess", "accelerate"] = "inprocess"
+    num_processes: int = Field(default=1, ge=1, description="accelerate launcher: processes (GPUs)")
+
+
+class TrainJob(Strict):
+    base_model: str  # checkpoint directory
+    parent_adapter: str | None = None
+    parent_model: str | None = None  # a previous full fine-tuning round
+    dataset: str  # dataset version directory (holds hf/)
+    out: str  # adapter (lora) or checkpoint (full) directory to create
+    settings: TrainSettings
+    seed: int = 0
+
+
+class TrainResult(Strict):
+    out: str
+    reference: str
+    metrics: dict[str, float]
+
+
+def reference_description(job: TrainJob) -> str:
+    s = job.settings
+    if s.mode == "lora":
+        if job.parent_adapter:
+            return f"previous round's policy: a frozen copy of the parent adapter {job.parent_adapter} on the base"
+        return "previous round's policy: the base model (the new LoRA adapter disabled)"
+    parent = job.parent_model or (f"base + merged {job.parent_adapter}" if job.parent_adapter else "the base model")
+    return f"previous round's policy: a frozen copy of {parent}"
+
+
+def train(job: TrainJob, log=print) -> TrainResult:
+    import torch
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    s = job.settings
+    started = time.perf_counter()
+    on_gpu = torch.cuda.is_available()
+    bf16 = s.bf16 if s.bf16 is not None else (on_gpu and torch.cuda.is_bf16_supported())
+    if bf16 and not on_gpu:
+        raise ValueError("bf16 training needs a GPU; set train.bf16: false on CPU")
+
+    dataset = load_from_disk(str(Path(job.dataset) / "hf")).select_columns(["prompt", "chosen", "rejected"])
+    tokenizer = AutoTokenizer.from_pretrained(job.base_model)
+    model, ref_model, peft_config = _policy_and_reference(job)
+
+    out = Path(job.out)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    args = DPOConfig(
+        output_dir=str(partial.with_name(partial.name + "-trainer")),
+        use_cpu=not on_gpu,
+        bf16=bf16,
+        beta=s.beta,
+        loss_type=list(s.loss_type),
+        loss_weights=s.loss_weights,
+        learning_rate=s.learning_rate,
+        max_steps=s.max_steps,
+        per_device_train_batch_size=s.batch_size,
+        per_device_eval_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation_steps,
+        max_length=s.max_length,
+        gradient_checkpointing=s.gradient_checkpointing,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=job.seed,
+        data_seed=job.seed,
+    )
+    trainer = DPOTrainer(
+        model=model, ref_model=ref_model, args=args, train_dataset=dataset,
+        processing_class=tokenizer, peft_config=peft_config,
+    )
+    log(f"DPO ({s.mode}, loss {'+'.join(s.loss_type)}, beta {s.beta}) on {len(dataset)} pairs, {s.max_steps} steps")
+    # The trainer prints its log lines on stdout; stdout belongs to results (`--json`).
+    with contextlib.redirect_stdout(sys.stderr):
+        train_output = trainer.train()
+        # The implicit reward margin on the training pairs, measured after training: positive
+        # means the policy now prefers chosen over rejected more than the reference does.
+        # (A sample of at most 32 pairs keeps this cheap on CPU.)
+        sample = dataset.shuffle(seed=job.seed).select(range(min(len(dataset), 32)))
+        evaluation = trainer.evaluate(eval_dataset=sample)
+
+    if trainer.accelerator.is_main_process:
+        partial.mkdir(parents=True)
+        policy = trainer.accelerator.unwrap_model(trainer.model)
+        if s.mode == "lora":
+            policy.save_pretrained(str(partial), selected_adapters=["default"])
+        else:
+            policy.save_pretrained(str(partial))
+            tokenizer.save_pretrained(str(partial))
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(partial, out)
+        shutil.rmtree(args.output_dir, ignore_errors=True)
+    metrics = {
+        "train_loss": float(train_output.training_loss),
+        "steps": float(train_output.global_step),
+        "pairs": float(len(dataset)),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    for key, value in evaluation.items():
+        name = key.removeprefix("eval_")
+        if "/" in name and isinstance(value, (int, float)):  # rewards/margins, logps/chosen, ...
+            metrics[name] = float(value)
+    if "rewards/chosen" in metrics:
+        metrics["logp_shift"] = abs(metrics["rewards/chosen"]) / s.beta
+    return TrainResult(out=str(out), reference=reference_description(job), metrics=metrics)
+
+
+def _policy_and_reference(job: TrainJob):
+    """(policy, explicit reference or None, peft_config or None): see the module docstring."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    s = job.settings
+    source = job.parent_model or job.base_model
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    if s.mode == "lora":
+        if job.parent_model:
+            raise ValueError("a LoRA round cannot follow a full fine-tuning round; keep train.mode: full")
+        if job.parent_adapter:
+            return PeftModel.from_pretrained(model, job.parent_adapter, is_trainable=True), None, None
+        config = LoraConfig(
+            r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
+            target_modules=list(s.target_modules), task_type="CAUSAL_LM",
+        )
+        return model, None, config
+    if job.parent_adapter:
+        model = PeftModel.from_pretrained(model, job.parent_adapter).merge_and_unload()
+    reference = copy.deepcopy(model).eval()
+    return model, reference, None
+
+
+def train_with_launcher(job: TrainJob, job_file: Path, log=print) -> TrainResult:
+    """In this process, or under `accelerate launch` (multi-GPU) in a child process."""
+    if job.settings.launcher == "inprocess":
+        return train(job, log=log)
+    import subprocess
+    import sys
+
+    job_file.write_text(job.model_dump_json(indent=2))
+    result_file = job_file.with_suffix(".result.json")
+    result_file.unlink(missing_ok=True)
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(job.settings.num_processes),
+        "-m", "paracycle.training.dpo", "--job", str(job_file), "--result", str(result_file),
+    ]
+    log("running: " + " ".join(command))
+    subprocess.run(command, check=True)
+    return TrainResult.model_validate_json(result_file.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="One DPO round (a TrainJob JSON file); runs under accelerate launch")
+    parser.add_argument("--job", required=True, type=Path)
+    parser.add_argument("--result", type=Path, help="where the main process writes the TrainResult JSON")
+    args = parser.parse_args()
+    job = TrainJob.model_validate_json(args.job.read_text())
+    result = train(job)
+    if args.result and int(os.environ.get("RANK", "0")) == 0:
+        args.result.write_text(json.dumps(result.model_dump(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

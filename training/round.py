@@ -1,0 +1,366 @@
+"""A DPO round: collect -> pairs -> train -> evaluate -> gate, and the scheduler that repeats it.
+
+    paracycle round --config round.yaml
+    paracycle schedule --every 6h --min-new-pairs 200 --config round.yaml
+
+One round at a time per run directory: a lock file (`round.lock`, an OS lock, so a crashed
+process never leaves it held) guards every round. A round that crashed or was killed is
+marked `abandoned` when the next round starts; its artefacts stay for inspection and its
+trajectories stay unconsumed, so the next round trains on them. Collection is resumable
+(deterministic thread ids per writer), so a restarted round skips the cycles already done.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from paracycle.config import EngineSpec, RunConfig
+from paracycle.errors import InputError
+from paracycle.schemas import ArgumentStructure, Strict
+from paracycle.store import TrajectoryStore
+from paracycle.training.dpo import TrainSettings
+from paracycle.training.gate import GateSettings
+from paracycle.training.pairs import PairSettings
+from paracycle.training.registry import Policy, RoundManifest, RoundRegistry
+
+Log = Callable[[str], None]
+
+
+class CollectSettings(Strict):
+    samples: int = Field(default=4, ge=0, description="cycles per training structure (0: use what is stored)")
+    concurrency: int = Field(default=8, ge=1)
+    max_revisions: int | None = Field(default=None, ge=0, description="None: run.cycle.max_revisions")
+
+
+class RoundConfig(Strict):
+    kind: Literal["round"] = Field(default="round", description="marks this file as a round config, not a structure")
+    structures: list[str] = Field(min_length=1, description="argument structures (files or directories) to train on")
+    holdout: list[str] = Field(min_length=1, description="structures only ever used to evaluate")
+    seed: int = 0
+    run: RunConfig = Field(default_factory=RunConfig)
+    collect: CollectSettings = Field(default_factory=CollectSettings)
+    pairs: PairSettings = Field(default_factory=PairSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+
+
+class RoundBusy(RuntimeError):
+    pass
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+def load_round_config(path: Path) -> tuple[RoundConfig, list[tuple[str, ArgumentStructure]], list[ArgumentStructure]]:
+    """The config and its (training, held-out) structures; paths are relative to the config."""
+    from paracycle.loading import load_model, load_structure
+
+    config = load_model(path, RoundConfig)
+    train = [(str(f), load_structure(f)) for f in _files(path, config.structures, "structures")]
+    holdout = [load_structure(f) for f in _files(path, config.holdout, "holdout")]
+    held = {s.content_hash() for s in holdout}
+    for source, structure in train:
+        if structure.content_hash() in held:
+            raise InputError(str(path), f"{source} is both a training and a held-out structure", field="holdout")
+    return config, train, holdout
+
+
+def _files(config_path: Path, items: list[str], field: str) -> list[Path]:
+    from paracycle.loading import structure_files
+
+    paths = []
+    for item in items:
+        p = (config_path.parent / item).resolve()
+        if not p.exists():
+            raise InputError(str(config_path), f"{item!r} does not exist (relative to the config file)", field=field)
+        paths.append(p)
+    return structure_files(paths)
+
+
+# -- the lock -------------------------------------------------------------------------------
+
+
+@contextmanager
+def round_lock(runs_dir: Path) -> Iterator[None]:
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / "round.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise RoundBusy(f"another round is running in {runs_dir} (pid {holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# -- one round ------------------------------------------------------------------------------
+
+
+def run_round(config_path: Path, runs_dir: Path, log: Log = print, console=None) -> RoundManifest:
+    config, train_structures, holdout = load_round_config(config_path)
+    with round_lock(runs_dir):
+        store = TrajectoryStore(runs_dir / "trajectories.sqlite")
+        try:
+            return _Round(config, train_structures, holdout, runs_dir, store, log, console).run()
+        finally:
+            store.close()
+
+
+class _Round:
+    def __init__(self, config: RoundConfig, train_structures, holdout, runs_dir: Path, store, log: Log, console):
+        self.config, self.train_structures, self.holdout = config, train_structures, holdout
+        self.runs_dir, self.store, self.log, self.console = runs_dir, store, log, console  # console: progress bars
+        self.registry = RoundRegistry(store)
+
+    def run(self) -> RoundManifest:
+        for stale in self.registry.unfinished():
+            self._abandon(stale, f"crashed or was killed at stage {stale.status!r}; artefacts kept")
+        base_model = self.config.run.writer.model
+        parent = self.registry.current(base_model)
+        round_id = self.registry.next_round_id()
+        self.dir = self.runs_dir / "rounds" / round_id
+        self.dir.mkdir(parents=True, exist_ok=True)
+        m = RoundManifest(
+            round_id=round_id, parent=parent, base_model=base_model, seed=self.config.seed,
+            config=self.config.model_dump(mode="json"),
+        )
+        self.registry.record(m)
+        self.log(f"{round_id}: writer {parent.id}, {len(self.train_structures)} training and {len(self.holdout)} held-out structures")
+        stage = "collect"
+        try:
+            self._timed(m, "collect", self._collect)
+            stage = "pairs"
+            if not self._timed(m, "pairs", self._pairs):
+                return self._finish(m, "skipped", ["no preference pairs above the margin: nothing to train"])
+            stage = "train"
+            self._timed(m, "train", self._train)
+            stage = "evaluate"
+            promote, reasons = self._timed(m, "evaluate", self._evaluate)
+            return self._finish(m, "promoted" if promote else "rejected", reasons)
+        except KeyboardInterrupt:
+            self._abandon(m, f"interrupted during {stage}; artefacts kept, trajectories unconsumed")
+            raise
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def _collect(self, m: RoundManifest) -> None:
+        from paracycle.collect import Collector, plan_jobs
+        from paracycle.models import load_engines
+
+        c = self.config.collect
+        if c.samples == 0:
+            return
+        run_config = self._run_config(m.parent)
+        jobs = plan_jobs(self.train_structures, c.samples, tag=None if m.parent.id == "base" else m.parent.id)
+        m.threads_collected = [j.thread_id for j in jobs]
+        todo = [j for j in jobs if not self.store.is_finished(j.thread_id)]
+        self.log(f"collect: {len(jobs)} cycles, {len(jobs) - len(todo)} finished earlier")
+        if todo:
+            writer, reviewer = load_engines(run_config, log=self.log)
+            try:
+                callbacks, bar = {}, nullcontext()
+                if self.console is not None:
+                    from paracycle.progress import CollectProgress
+
+                    bar = CollectProgress(self.console, total=len(jobs), done=len(jobs) - len(todo))
+                    callbacks = dict(on_tokens=bar.on_tokens, on_cycle_done=bar.cycle_done, on_failure=bar.failure)
+                with bar:
+                    result = Collector(
+                        run_config, writer, reviewer, self.store, self.runs_dir / "checkpoints.sqlite",
+                        concurrency=c.concurrency, **callbacks,
+                    ).run(todo)
+            finally:
+                for engine in {id(e): e for e in (writer, reviewer)}.values():
+                    engine.close()
+            if result.failed:
+                raise RuntimeError(f"{len(result.failed)} cycles failed: {next(iter(result.failed.values()))}")
+        m.status = "collected"
+        self.registry.record(m)
+
+    def _pairs(self, m: RoundManifest) -> bool:
+        from paracycle.training.dataset import write_dataset
+        from paracycle.training.pairs import build_pairs
+
+        consumed = self.registry.consumed_threads()
+        trajectories = [
+            self.store.load(t) for t in self.store.thread_ids() if t not in consumed and self.store.is_finished(t)
+        ]
+        held = {s.content_hash() for s in self.holdout}
+        built = build_pairs(trajectories, self.config.pairs, self.config.run.cycle, exclude_structures=held)
+        m.pair_counts = built.counts()
+        m.threads_used = sorted(built.threads)
+        self.log(f"pairs: {len(built.rows)} rows from {len(built.threads)} trajectories: {m.pair_counts}")
+        if not built.rows:
+            return False
+        dataset, _ = write_dataset(built, self.runs_dir / "pairs", self.config.pairs, held)
+        m.dataset = str(dataset)
+        m.status = "pairs"
+        self.registry.record(m)
+        return True
+
+    def _train(self, m: RoundManifest) -> None:
+        from paracycle.models import resolve_model
+        from paracycle.training.dpo import TrainJob, reference_description, train_with_launcher
+
+        base_dir, _ = resolve_model(self.config.run.writer.model, log=self.log)
+        s = self.config.train
+        out = self.dir / (f"{m.round_id}-lora" if s.mode == "lora" else f"{m.round_id}-model")
+        job = TrainJob(
+            base_model=str(base_dir), parent_adapter=m.parent.adapter, parent_model=m.parent.model,
+            dataset=m.dataset, out=str(out), settings=s, seed=self.config.seed,
+        )
+        m.reference = reference_description(job)
+        result = train_with_launcher(job, self.dir / "train-job.json", log=self.log)
+        m.train_metrics = result.metrics
+        if s.mode == "lora":
+            m.adapter = result.out
+        else:
+            m.model = result.out
+        m.status = "trained"
+        self.registry.record(m)
+
+    def _evaluate(self, m: RoundManifest) -> tuple[bool, list[str]]:
+        from paracycle.training.gate import decide, draft_all, evaluate
+
+        cfg, g = self.config.run.cycle, self.config.gate
+        candidate = Policy(id=m.round_id, base_model=m.base_model, adapter=m.adapter, model=m.model)
+        self.log(f"evaluate: {m.round_id} vs {m.parent.id} on {len(self.holdout)} held-out structures x {g.samples}")
+        with self._engine(candidate) as engine:
+            candidate_drafts = draft_all(engine, self.holdout, cfg, g.samples, self.config.seed)
+        with self._engine(m.parent) as engine:
+            current_drafts = draft_all(engine, self.holdout, cfg, g.samples, self.config.seed)
+        with self._engine(None) as judge:
+            metrics = evaluate(candidate_drafts, current_drafts, judge, cfg, self.config.pairs.weights, g)
+        m.eval_metrics = metrics
+        m.status = "evaluated"
+        self.registry.record(m)
+        return decide(metrics, g)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _run_config(self, writer: Policy) -> RunConfig:
+        run = self.config.run.model_copy(deep=True)
+        run.writer.adapter = writer.adapter
+        if writer.model:
+            run.writer.model = writer.model
+        if run.reviewer is None:  # the reviewer stays the base model while the writer trains
+            run.reviewer = self.config.run.writer.model_copy(update={"adapter": None})
+        if run.seed is None:
+            run.seed = self.config.seed
+        if self.config.collect.max_revisions is not None:
+            run.cycle.max_revisions = self.config.collect.max_revisions
+        return run
+
+    @contextmanager
+    def _engine(self, policy: Policy | None):
+        """An engine for a writer policy (None: the reviewer/judge)."""
+        from paracycle.models import load_engine
+
+        if policy is None:
+            spec = self.config.run.reviewer or self.config.run.writer.model_copy(update={"adapter": None})
+        else:
+            spec: EngineSpec = self.config.run.writer.model_copy(update={"adapter": policy.adapter})
+            if policy.model:
+                spec.model = policy.model
+        engine = load_engine(spec, log=self.log)
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+    def _timed(self, m: RoundManifest, name: str, fn):
+        started = time.perf_counter()
+        try:
+            return fn(m)
+        finally:
+            m.timings[name] = round(time.perf_counter() - started, 1)
+
+    def _finish(self, m: RoundManifest, status: str, reasons: list[str]) -> RoundManifest:
+        from paracycle.training.report import write_round_report
+
+        m.status, m.decision, m.reasons = status, status, reasons
+        m.report = str(self.dir / "report.md")
+        self.registry.record(m)  # promotion happens here, in one transaction
+        write_round_report(self.dir, m, self.registry.rounds())
+        self.log(f"{m.round_id}: {status}" + "".join(f"\n  {r}" for r in reasons))
+        return m
+
+    def _abandon(self, m: RoundManifest, reason: str) -> None:
+        m.status, m.decision = "abandoned", "abandoned"
+        m.reasons = [*m.reasons, reason]
+        self.registry.record(m)
+        self.log(f"{m.round_id}: abandoned ({reason})")
+
+
+# -- the scheduler --------------------------------------------------------------------------
+
+
+def count_new_pairs(config_path: Path, runs_dir: Path) -> int:
+    """Rows a round would train on from trajectories that no finished round used yet."""
+    from paracycle.training.pairs import build_pairs
+
+    config, _, holdout = load_round_config(config_path)
+    path = runs_dir / "trajectories.sqlite"
+    if not path.exists():
+        return 0
+    store = TrajectoryStore(path)
+    try:
+        consumed = RoundRegistry(store).consumed_threads()
+        trajectories = [store.load(t) for t in store.thread_ids() if t not in consumed and store.is_finished(t)]
+    finally:
+        store.close()
+    held = {s.content_hash() for s in holdout}
+    return len(build_pairs(trajectories, config.pairs, config.run.cycle, exclude_structures=held).rows)
+
+
+def schedule(
+    config_path: Path, runs_dir: Path, every_s: float, min_new_pairs: int, max_checks: int | None = None,
+    log: Log = print, sleep: Callable[[float], None] = time.sleep, console=None,
+) -> list[RoundManifest]:
+    """Check every `every_s` seconds; run a round when enough new pairs have accumulated."""
+    load_round_config(config_path)  # a bad config fails now, not hours from now
+    finished, checks = [], 0
+    while max_checks is None or checks < max_checks:
+        checks += 1
+        new = count_new_pairs(config_path, runs_dir)
+        if new < min_new_pairs:
+            log(f"{new} new pairs (< {min_new_pairs}): no round this time")
+        else:
+            log(f"{new} new pairs: starting a round")
+            try:
+                finished.append(run_round(config_path, runs_dir, log=log, console=console))
+            except RoundBusy as e:
+                log(f"{e}: skipped")
+        if max_checks is None or checks < max_checks:
+            log(f"next check in {every_s:.0f}s")
+            sleep(every_s)
+    return finished
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '6h', '1d' (or plain seconds) -> seconds."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise InputError("--every", f"{text!r} is not a duration (e.g. 90s, 15m, 6h, 1d)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    seconds = value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    if seconds <= 0:
+        raise InputError("--every", "the interval must be positive")
+    return seconds
