@@ -32,12 +32,12 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
     from paracycle.collect import Collector, plan_jobs
     from paracycle.config import EngineSpec, RunConfig
     from paracycle.engines.base import ChatRequest
-    from paracycle.loading import load_structure
+    from paracycle.loading import load_structure, structure_files
     from paracycle.models import load_engine
     from paracycle.schemas import grounded_review_schema
     from paracycle.store import TrajectoryStore
 
-    structures = [(str(p), load_structure(p)) for p in sorted((ROOT / "examples").glob("*.yaml"))]
+    structures = [(str(p), load_structure(p)) for p in structure_files([ROOT / "examples"])]
     config = RunConfig(writer=EngineSpec(engine=kind), seed=0)
     config.cycle.max_revisions = max_revisions
     if review_tokens is not None:

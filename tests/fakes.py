@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from paracycle.engines.base import Engine, GenerationResult, parse_structured
@@ -53,4 +54,24 @@ class ScriptedEngine(Engine):
             results.append(result)
         if on_tokens:
             on_tokens(5 * len(requests))
+        return results
+
+
+class VariedEngine(ScriptedEngine):
+    """Every draft text differs, and reviews cycle through scores: rewards differ."""
+
+    def __init__(self):
+        super().__init__()
+        self.counter = itertools.count()
+        self.scores = itertools.cycle([3, 8, 5, 9, 2, 6])
+
+    def generate(self, requests, on_tokens=None):
+        results = []
+        for r in requests:
+            if r.schema is None:
+                self.continuation = f" Variant {next(self.counter)} explains why this matters."
+            else:
+                s = next(self.scores)
+                self.reviews = [lambda req, s=s: review_json(req, overall=s, closure=s)]
+            results += super().generate([r], on_tokens)
         return results

@@ -47,6 +47,7 @@ class TrainSettings(Strict):
     batch_size: int = Field(default=4, ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     max_length: int = Field(default=768, ge=32, description="prompt + completion tokens")
+    max_pairs: int | None = Field(default=None, ge=1, description="train on a seeded sample of at most this many rows")
     lora_r: int = Field(default=8, ge=1, le=16, description="vLLM serves ranks up to 16 here (max_lora_rank)")
     lora_alpha: int = Field(default=16, ge=1)
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
@@ -97,6 +98,8 @@ def train(job: TrainJob, log=print) -> TrainResult:
         raise ValueError("bf16 training needs a GPU; set train.bf16: false on CPU")
 
     dataset = load_from_disk(str(Path(job.dataset) / "hf")).select_columns(["prompt", "chosen", "rejected"])
+    if s.max_pairs is not None and len(dataset) > s.max_pairs:
+        dataset = dataset.shuffle(seed=job.seed).select(range(s.max_pairs))
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)
     model, ref_model, peft_config = _policy_and_reference(job)
 

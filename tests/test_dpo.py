@@ -1,0 +1,101 @@
+"""Real TRL DPO steps on a tiny random model: training moves the policy, the saved adapter
+changes log-probabilities, and a second round continues from the first."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import VariedEngine
+
+from conftest import EXAMPLES
+from paracycle.collect import Collector, plan_jobs
+from paracycle.config import RunConfig
+from paracycle.loading import load_structure
+from paracycle.store import TrajectoryStore
+from paracycle.training.dataset import load_rows, write_dataset
+from paracycle.training.dpo import TrainJob, TrainSettings, train
+from paracycle.training.pairs import BuiltPairs, PairSettings, build_pairs
+
+FAST = dict(batch_size=4, max_length=256, learning_rate=5e-3)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("dpo-runs")
+    structure = load_structure(EXAMPLES / "coral-thermal.yaml")
+    config = RunConfig()
+    config.cycle.max_revisions = 1
+    store = TrajectoryStore(runs / "trajectories.sqlite")
+    engine = VariedEngine()
+    Collector(config, engine, engine, store, runs / "checkpoints.sqlite", concurrency=3).run(
+        plan_jobs([("coral", structure)], 3)
+    )
+    built = build_pairs([store.load(t) for t in store.thread_ids()], PairSettings())
+    store.close()
+    small = BuiltPairs(built.draft_pairs, built.rows[:8], built.dropped_ties, built.threads)
+    directory, _ = write_dataset(small, runs / "pairs", PairSettings(), set())
+    return directory
+
+
+def chosen_logprob(model_dir, adapter, row) -> float:
+    """Sum of log-probabilities of the chosen completion given the prompt."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    prompt = tokenizer.apply_chat_template(row.prompt, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = prompt_ids + tokenizer(row.chosen[0]["content"], add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, :-1]
+    logprobs = torch.log_softmax(logits, dim=-1)
+    targets = torch.tensor(ids[1:])
+    return float(logprobs[torch.arange(len(targets)), targets][len(prompt_ids) - 1 :].sum())
+
+
+def test_two_lora_rounds_move_the_policy(tiny_model, dataset, tmp_path):
+    first = train(TrainJob(
+        base_model=str(tiny_model), dataset=str(dataset), out=str(tmp_path / "r1-lora"),
+        settings=TrainSettings(max_steps=8, **FAST),
+    ), log=lambda *a: None)
+    assert first.metrics["rewards/margins"] > 0, first.metrics  # on the training pairs
+    assert first.metrics["steps"] == 8
+    assert "base model" in first.reference
+    adapter = tmp_path / "r1-lora"
+    assert (adapter / "adapter_config.json").is_file()
+    assert not (tmp_path / "r1-lora.partial").exists()
+
+    row = load_rows(dataset)[0]
+    base = chosen_logprob(tiny_model, None, row)
+    tuned = chosen_logprob(tiny_model, adapter, row)
+    assert abs(tuned - base) > 1e-3
+
+    second = train(TrainJob(
+        base_model=str(tiny_model), parent_adapter=str(adapter), dataset=str(dataset),
+        out=str(tmp_path / "r2-lora"), settings=TrainSettings(max_steps=4, loss_type=["sigmoid", "sft"], **FAST),
+    ), log=lambda *a: None)
+    assert "parent adapter" in second.reference
+    assert not (tmp_path / "r2-lora" / "ref").exists()  # only the trained adapter is saved
+    assert abs(chosen_logprob(tiny_model, tmp_path / "r2-lora", row) - tuned) > 1e-3
+
+
+def test_full_fine_tuning_writes_a_checkpoint(tiny_model, dataset, tmp_path):
+    result = train(TrainJob(
+        base_model=str(tiny_model), dataset=str(dataset), out=str(tmp_path / "full"),
+        settings=TrainSettings(mode="full", max_steps=1, **FAST),
+    ), log=lambda *a: None)
+    assert (tmp_path / "full" / "config.json").is_file()
+    assert "frozen copy of the base model" in result.reference
+    assert chosen_logprob(tmp_path / "full", None, load_rows(dataset)[0]) != chosen_logprob(tiny_model, None, load_rows(dataset)[0])
+
+
+def test_bf16_on_cpu_is_refused(tiny_model, dataset, tmp_path):
+    with pytest.raises(ValueError, match="bf16"):
+        train(TrainJob(
+            base_model=str(tiny_model), dataset=str(dataset), out=str(tmp_path / "x"),
+            settings=TrainSettings(bf16=True, max_steps=1, **FAST),
+        ), log=lambda *a: None)
