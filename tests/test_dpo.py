@@ -99,3 +99,16 @@ def test_bf16_on_cpu_is_refused(tiny_model, dataset, tmp_path):
             base_model=str(tiny_model), dataset=str(dataset), out=str(tmp_path / "x"),
             settings=TrainSettings(bf16=True, max_steps=1, **FAST),
         ), log=lambda *a: None)
+
+
+def test_training_runs_under_accelerate_launch(tiny_model, dataset, tmp_path):
+    """The multi-GPU path: the same job in a child process started by `accelerate launch`."""
+    from paracycle.training.dpo import train_with_launcher
+
+    job = TrainJob(
+        base_model=str(tiny_model), dataset=str(dataset), out=str(tmp_path / "launched"),
+        settings=TrainSettings(max_steps=1, launcher="accelerate", num_processes=1, **FAST),
+    )
+    result = train_with_launcher(job, tmp_path / "job.json", log=lambda *a: None)
+    assert result.metrics["steps"] == 1 and "rewards/margins" in result.metrics
+    assert (tmp_path / "launched" / "adapter_config.json").is_file()

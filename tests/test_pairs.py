@@ -167,3 +167,20 @@ def test_pairs_build_cli_writes_a_dataset_and_rejects_bad_holdout(collected, tmp
     assert Path(runs / "pairs" / manifest["version"] / "hf").is_dir()
     bad = run_cli("pairs", "build", "--runs-dir", str(runs), "--holdout", str(tmp_path / "missing.yaml"))
     assert bad.returncode == 2 and "missing.yaml" in bad.stderr
+
+
+def test_collect_counts_each_generated_token_once(tmp_path):
+    """tokens/s in `collect` (and the benchmark) is the stored completion tokens over time:
+    concurrent cycles sharing a batch must not each be credited with the whole batch."""
+    structures = [(str(p), load_structure(p)) for p in structure_files([EXAMPLES])]
+    store = TrajectoryStore(tmp_path / "trajectories.sqlite")
+    engine = VariedEngine()
+    result = Collector(RunConfig(), engine, engine, store, tmp_path / "checkpoints.sqlite", concurrency=6).run(
+        plan_jobs(structures, 2)
+    )
+    stored = sum(
+        g.completion_tokens for t in store.thread_ids() for s in store.load(t).steps for g in s.generations
+    )
+    store.close()
+    assert max(result.batch_sizes) > 8  # calls from several cycles did share batches
+    assert result.tokens == stored

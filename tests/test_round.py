@@ -88,7 +88,7 @@ def test_round_promotes_and_the_promoted_adapter_is_used_next(tiny_model, tmp_pa
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
     assert second["parent"]["id"] == "round-0001" and "parent adapter" in second["reference"]
-    assert all("-round-0001-s" in t for t in second["threads_collected"])
+    assert all("-round-0001-lora-s" in t for t in second["threads_collected"])
     assert not set(second["threads_used"]) & set(manifest["threads_used"])  # consumed data is not reused
 
 

@@ -14,7 +14,7 @@ from test_dpo import chosen_logprob
 from conftest import EXAMPLES, run_cli
 from paracycle.training.dataset import load_rows
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]  # about 17 minutes on 2 CPU cores
 
 
 def test_round_tiny_moves_the_embedded_writer(embedded_checkpoint, tmp_path):

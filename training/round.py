@@ -166,7 +166,7 @@ class _Round:
         if c.samples == 0:
             return
         run_config = self._run_config(m.parent)
-        jobs = plan_jobs(self.train_structures, c.samples, tag=None if m.parent.id == "base" else m.parent.id)
+        jobs = plan_jobs(self.train_structures, c.samples, tag=writer_tag(m.parent))
         m.threads_collected = [j.thread_id for j in jobs]
         todo = [j for j in jobs if not self.store.is_finished(j.thread_id)]
         self.log(f"collect: {len(jobs)} cycles, {len(jobs) - len(todo)} finished earlier")
@@ -305,6 +305,12 @@ class _Round:
         m.reasons = [*m.reasons, reason]
         self.registry.record(m)
         self.log(f"{m.round_id}: abandoned ({reason})")
+
+
+def writer_tag(policy: Policy) -> str | None:
+    """What collection thread ids say about the writer (as `collect --adapter DIR` does)."""
+    trained = policy.adapter or policy.model
+    return Path(trained).name if trained else None
 
 
 # -- the scheduler --------------------------------------------------------------------------

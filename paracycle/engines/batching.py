@@ -106,7 +106,13 @@ class BatchingEngine(Engine):
 
     def _run(self, calls: list[_Call]) -> None:
         requests = [r for c in calls for r in c.requests]
-        callbacks = list({id(c.on_tokens): c.on_tokens for c in calls if c.on_tokens}.values())
+        # One call per distinct callback. Compared with ==, not id(): every cycle passes the
+        # collector's same bound method, but as a new object each time, and counting the batch's
+        # tokens once per caller would multiply them.
+        callbacks: list[TokenCallback] = []
+        for c in calls:
+            if c.on_tokens is not None and c.on_tokens not in callbacks:
+                callbacks.append(c.on_tokens)
 
         def fan_out(n: int) -> None:
             for callback in callbacks:
