@@ -40,8 +40,10 @@ def test_requests_are_grouped_into_batches(engine, monkeypatch):
     calls = []
     real = engine.model.generate
     monkeypatch.setattr(engine.model, "generate", lambda **kw: calls.append(kw["input_ids"].shape[0]) or real(**kw))
-    a, b = SamplingParams(max_new_tokens=4, seed=1), SamplingParams(max_new_tokens=4, seed=2)
-    requests = [ChatRequest(ask("x"), a)] * 5 + [ChatRequest(ask("y"), b)] * 2
+    # Seeds do not split a batch (concurrent cycles each carry their own); other sampling does.
+    a, a_other_seed = SamplingParams(max_new_tokens=4, seed=1), SamplingParams(max_new_tokens=4, seed=2)
+    b = SamplingParams(max_new_tokens=5, seed=1)
+    requests = [ChatRequest(ask("x"), a)] * 3 + [ChatRequest(ask("z"), a_other_seed)] * 2 + [ChatRequest(ask("y"), b)] * 2
     engine.generate(requests)
     assert sorted(calls) == [1, 2, 4]  # group a: 4 + 1 (max_batch_size 4), group b: 2
 
