@@ -196,10 +196,7 @@ class _Round:
         from paracycle.training.dataset import write_dataset
         from paracycle.training.pairs import build_pairs
 
-        consumed = self.registry.consumed_threads()
-        trajectories = [
-            self.store.load(t) for t in self.store.thread_ids() if t not in consumed and self.store.is_finished(t)
-        ]
+        trajectories = unconsumed_trajectories(self.store)
         held = {s.content_hash() for s in self.holdout}
         built = build_pairs(trajectories, self.config.pairs, self.config.run.cycle, exclude_structures=held)
         m.pair_counts = built.counts()
@@ -307,6 +304,12 @@ class _Round:
         self.log(f"{m.round_id}: abandoned ({reason})")
 
 
+def unconsumed_trajectories(store: TrajectoryStore):
+    """Finished trajectories that no finished round has trained on yet."""
+    consumed = RoundRegistry(store).consumed_threads()
+    return [store.load(t) for t in store.thread_ids() if t not in consumed and store.is_finished(t)]
+
+
 def writer_tag(policy: Policy) -> str | None:
     """What collection thread ids say about the writer (as `collect --adapter DIR` does)."""
     trained = policy.adapter or policy.model
@@ -326,8 +329,7 @@ def count_new_pairs(config_path: Path, runs_dir: Path) -> int:
         return 0
     store = TrajectoryStore(path)
     try:
-        consumed = RoundRegistry(store).consumed_threads()
-        trajectories = [store.load(t) for t in store.thread_ids() if t not in consumed and store.is_finished(t)]
+        trajectories = unconsumed_trajectories(store)
     finally:
         store.close()
     held = {s.content_hash() for s in holdout}
