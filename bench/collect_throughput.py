@@ -68,13 +68,14 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
                     if messages and messages[-1]["role"] == "assistant":
                         messages, prefill = messages[:-1], messages[-1]["content"]
                     replay.append(ChatRequest(messages, g.sampling, schema=schema, prefill=prefill))
+        # Batches the collection ran: the queue's for transformers, vLLM's own steps for vLLM.
+        batches = list(collector.writer_engine.batch_sizes)
         started = time.perf_counter()
         outputs = engine.generate(replay)
         raw_seconds = time.perf_counter() - started
         raw_tokens = sum(o.completion_tokens for o in outputs)
     finally:
         engine.close()
-    batches = collector.writer_engine.batch_sizes
     return {
         "engine": kind,
         "cycles": result.finished,

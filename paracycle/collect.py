@@ -175,8 +175,9 @@ class Collector:
 
 
 def _batched(engine: Engine) -> Engine:
-    """In-process engines get the micro-batching queue; HTTP engines batch on the server."""
-    return engine if hasattr(engine, "is_up") else BatchingEngine(engine)
+    """Engines that batch concurrent calls themselves (a server, vLLM's continuous batching)
+    are used as they are; the others get the micro-batching queue."""
+    return engine if engine.batches_itself else BatchingEngine(engine)
 
 
 class _clients:

@@ -77,7 +77,13 @@ def load_engine(spec: EngineSpec, log=print) -> Engine:
 
 def load_engines(config: RunConfig, log=print) -> tuple[Engine, Engine]:
     """(writer engine, reviewer engine); one shared engine unless the reviewer has its own."""
-    writer = load_engine(config.writer, log=log)
     if config.reviewer is None or config.reviewer == config.writer:
+        writer = load_engine(config.writer, log=log)
         return writer, writer
-    return writer, load_engine(config.reviewer, log=log)
+    same_model = config.reviewer.model_copy(update={"adapter": config.writer.adapter}) == config.writer
+    if same_model and engine_kind(config.writer) == "vllm":
+        # One vLLM engine, LoRA per request: a writer adapter beside the base reviewer
+        # without holding the model (and its KV cache) twice.
+        reviewer = load_engine(config.reviewer, log=log)
+        return reviewer.with_adapter(config.writer.adapter), reviewer
+    return load_engine(config.writer, log=log), load_engine(config.reviewer, log=log)

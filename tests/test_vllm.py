@@ -68,6 +68,31 @@ def test_inprocess_batch_with_schema_and_prefill(vllm_engine):
     assert plain.prompt_tokens > 5 and 1 <= plain.completion_tokens <= 12
 
 
+def test_inprocess_engine_batches_continuously(vllm_engine):
+    """A short request that arrives while a long one is generating joins the running batch and
+    comes back first; a micro-batching queue would hold it until the long one finished."""
+    import threading
+
+    done_at, tokens = {}, {"long": 0, "short": 0}
+
+    def call(name, max_new_tokens):
+        sampling = SamplingParams(temperature=1.0, max_new_tokens=max_new_tokens, repetition_penalty=1.0)
+        counter = lambda n: tokens.__setitem__(name, tokens[name] + n)  # noqa: E731
+        result = vllm_engine.generate([ChatRequest(ask(name), sampling)], on_tokens=counter)[0]
+        done_at[name] = (time.monotonic(), result.completion_tokens)
+
+    long = threading.Thread(target=call, args=("long", 400))
+    long.start()
+    time.sleep(0.5)
+    call("short", 4)
+    long.join()
+    assert done_at["short"][0] < done_at["long"][0]
+    assert done_at["long"][1] > 100 and done_at["short"][1] <= 4
+    # Each caller's callback counts its own tokens only.
+    assert tokens == {"long": done_at["long"][1], "short": done_at["short"][1]}
+    assert vllm_engine.batches_itself
+
+
 def test_inprocess_lora_adapter_changes_the_output(vllm_engine, tiny_adapter):
     request = ChatRequest(ask("Tell me about corals."), GREEDY)
     base = vllm_engine.generate([request])[0].text
@@ -79,6 +104,47 @@ def test_inprocess_lora_adapter_changes_the_output(vllm_engine, tiny_adapter):
         vllm_engine.set_adapter(None)
     assert adapted != base
     assert vllm_engine.generate([request])[0].text == base  # back to the base model
+
+
+def test_adapter_per_request_in_one_engine(vllm_engine, tiny_adapter):
+    """A writer adapter and the base model share one loaded engine and one running batch."""
+    import threading
+
+    request = ChatRequest(ask("Tell me about corals."), GREEDY)
+    base_alone = vllm_engine.generate([request])[0].text
+    writer = vllm_engine.with_adapter(tiny_adapter, name="round-1")
+    assert writer.adapter_id == "round-1" and vllm_engine.adapter_id is None
+    together = {}
+    thread = threading.Thread(target=lambda: together.__setitem__("writer", writer.generate([request])[0].text))
+    thread.start()
+    together["base"] = vllm_engine.generate([request])[0].text
+    thread.join()
+    assert together["base"] == base_alone
+    assert together["writer"] != base_alone
+    writer.close()  # a view: the shared engine stays up
+    assert vllm_engine.generate([request])[0].text == base_alone
+
+
+def test_load_engines_shares_one_vllm_engine_between_writer_adapter_and_reviewer(monkeypatch, tiny_adapter):
+    from paracycle import models
+    from paracycle.config import EngineSpec, RunConfig
+
+    loaded = []
+
+    class Loaded:
+        def with_adapter(self, path):
+            return ("view", path)
+
+    monkeypatch.setattr(models, "load_engine", lambda spec, log=None: loaded.append(spec) or Loaded())
+    config = RunConfig(writer=EngineSpec(engine="vllm", adapter=str(tiny_adapter)), reviewer=EngineSpec(engine="vllm"))
+    writer, reviewer = models.load_engines(config)
+    assert len(loaded) == 1 and loaded[0].adapter is None
+    assert writer == ("view", str(tiny_adapter))
+    # Different models still get two engines.
+    loaded.clear()
+    config.reviewer = EngineSpec(engine="vllm", model="/elsewhere")
+    models.load_engines(config)
+    assert len(loaded) == 2
 
 
 def test_transformers_engine_applies_the_same_adapter(tiny_model, tiny_adapter):
@@ -241,6 +307,6 @@ def test_collect_in_process_vllm(tiny_model, tmp_path):
     for t in threads:
         gens = [g for s in store.load(t).steps for g in s.generations]
         assert {g.model_id for g in gens} == {tiny_model.name}
-    # concurrent threads reached the engine as batches, not one sequence at a time
+    # concurrent threads shared the engine's running batch, not one sequence at a time
     mean = float(result.stdout.split("batches of ")[1].split(" requests")[0])
     assert mean > 8

@@ -62,6 +62,9 @@ class Engine(ABC):
     model_id: str
     adapter_id: str | None = None
     device: str = "server"
+    # True when concurrent generate() calls already share the hardware (a server's
+    # scheduler, vLLM's continuous batching); False puts a micro-batching queue in front.
+    batches_itself: bool = False
 
     @abstractmethod
     def generate(

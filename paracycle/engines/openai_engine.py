@@ -39,6 +39,8 @@ _RETRYABLE = {408, 429, 500, 502, 503, 504}
 
 
 class OpenAIEngine(Engine):
+    batches_itself = True  # concurrent HTTP requests: the server's scheduler batches them
+
     def __init__(
         self,
         base_url: str,

