@@ -300,6 +300,85 @@ RunsOpt = Annotated[Optional[Path], typer.Option("--runs-dir", help="run directo
 RoundConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="round config (YAML/JSON, `kind: round`)")]
 
 
+ingest_app = typer.Typer(no_args_is_help=True, help="Real papers become argument structures with a human anchor.")
+app.add_typer(ingest_app, name="ingest")
+
+
+@ingest_app.command("arxiv")
+def ingest_arxiv(
+    out_dir: Annotated[Path, typer.Option("--out", help="ingest directory: one <id>.yaml and <id>.md per paper")],
+    query: Annotated[Optional[str], typer.Option("--query", help='arXiv search, e.g. "cat:cs.CL AND ti:alignment"')] = None,
+    ids: Annotated[Optional[list[str]], typer.Option("--id", help="arXiv id, e.g. 2312.01552 or 2312.01552v2; repeat")] = None,
+    max_results: Annotated[int, typer.Option("--max", min=1, help="papers a --query fetches at most")] = 10,
+    delay: Annotated[float, typer.Option(min=0.0, help="seconds between requests to arXiv (their policy asks for 3)")] = 3.0,
+    force: Annotated[bool, typer.Option(help="analyse papers again even if their YAML exists")] = False,
+    engine: EngineOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    config: ConfigOpt = None,
+    seed: SeedOpt = None,
+) -> None:
+    """Fetch papers (metadata + LaTeX source, cached), parse them, and let the analyst write
+    an argument structure per paper. Rerun the same command to resume."""
+    from paracycle.ingest.arxiv_fetch import ArxivError, ArxivSettings, fetch, safe_id
+    from paracycle.ingest.pipeline import ingest_dir, ingest_papers
+    from paracycle.progress import StageProgress
+
+    if (query is None) == (not ids):
+        raise InputError("ingest arxiv", "give either --query or one or more --id")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(str(out_dir), "--out must be a directory")
+    run_config = _run_config(config, engine, model, "none", base_url, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = ArxivSettings(delay_s=delay)
+    try:
+        with err.status("fetching from arXiv"):
+            papers = fetch(
+                query=query, ids=list(ids or []) or None, max_results=max_results,
+                cache_dir=ingest_dir(out_dir) / "cache", settings=settings,
+                on_paper=lambda p: err.log(f"{p.meta.id}v{p.meta.version or '?'}: {'cached' if p.cached else 'fetched'}"
+                                           + (f" (no source: {p.error})" if p.error else "")),
+            )
+    except ArxivError as e:
+        err.print(f"error: {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    if not papers:
+        err.print("arXiv returned no papers for this query")
+        raise typer.Exit(1)
+    todo = [p for p in papers if force or not (out_dir / f"{safe_id(p.meta.id)}.yaml").exists()]
+    err.log(f"{len(papers)} papers, {len(papers) - len(todo)} ingested earlier")
+    records = []
+    if todo:
+        analyst = _load_analyst(run_config)
+        try:
+            with StageProgress(err) as progress:
+                records = ingest_papers(
+                    todo, out_dir, analyst, force=force,
+                    on_start=lambda p: progress.stage(f"analysing {p.meta.id}"), on_tokens=progress.on_tokens,
+                )
+        finally:
+            analyst.engine.close()
+    failed = [r for r in records if r.status == "failed"]
+    for r in records:
+        line = f"{r.id}: {r.status}" + (f" -> {r.structure}" if r.structure else "") + (f" ({r.error})" if r.error else "")
+        out.print(line, markup=False)
+        for note in r.notes:
+            out.print(f"  note: {note}", markup=False)
+    out.print(f"ingested {len(records) - len(failed)} of {len(todo)} papers into {out_dir} ({len(papers) - len(todo)} earlier)")
+    if failed:
+        err.print("rerun the same command to retry the failed papers")
+        raise typer.Exit(1)
+
+
+def _load_analyst(run_config):
+    """The analyst reads papers: it runs on the reviewer's engine (the base model, no adapter)."""
+    from paracycle.agents.analyst import Analyst
+    from paracycle.models import load_engine
+
+    spec = run_config.reviewer or run_config.writer
+    return Analyst(load_engine(spec, log=err.log))
+
+
 @pairs_app.command("build")
 def pairs_build(
     runs: RunsOpt = None,

@@ -41,7 +41,7 @@ _COMMENT = re.compile(r"^<!--.*-->$")
 _SECTION_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVXLC]+\.)\s+")
 # Sections whose sentences are not evidence: the conclusion restates the introduction (it
 # would let a paper back its claims with themselves) and references cite other papers.
-_NOT_EVIDENCE = re.compile(
+NOT_EVIDENCE = re.compile(
     r"^(conclusions?|concluding remarks|summary|future work|conclusion and future work|"
     r"references|bibliography|acknowledge?ments?)$"
 )
@@ -92,11 +92,11 @@ class Paper(BaseModel):
         items: list[Evidence] = []
         used_slugs: set[str] = set()
         for name, body in self.sections.items():
-            if _NOT_EVIDENCE.match(_canonical(name)):
+            if NOT_EVIDENCE.match(canonical_section_name(name)):
                 continue
             slug = _unique(_slug(name), used_slugs)
-            for n, sentence in enumerate(claim_sentences(_prose(body)), start=1):
-                kind = _evidence_kind(name, sentence)
+            for n, sentence in enumerate(claim_sentences(section_prose(body)), start=1):
+                kind = evidence_kind(name, sentence)
                 items.append(Evidence(id=f"ev_{slug}_{n}", kind=kind, location=name, finding=sentence))
         return items
 
@@ -163,7 +163,7 @@ def _split_sections(text: str) -> tuple[str, list[tuple[str, str]]]:
 
 def _take_section(sections: list[tuple[str, str]], wanted: str, source: str) -> str:
     """Remove the section called `wanted` from `sections` and return its body."""
-    found = [i for i, (name, _) in enumerate(sections) if _canonical(name) == wanted]
+    found = [i for i, (name, _) in enumerate(sections) if canonical_section_name(name) == wanted]
     heading = f"'## {wanted.capitalize()}'"
     if not found:
         raise InputError(source, f"no {heading} section", field=wanted)
@@ -227,17 +227,17 @@ def _blocks(body: str) -> list[list[str]]:
     return [b for b in blocks if b]
 
 
-def _prose(body: str) -> str:
+def section_prose(body: str) -> str:
     """A section body as paragraphs of prose separated by blank lines."""
     return "\n\n".join(" ".join(block) for block in _blocks(body))
 
 
-def _canonical(name: str) -> str:
+def canonical_section_name(name: str) -> str:
     return _SECTION_NUMBER.sub("", name.strip()).strip().lower()
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", _canonical(name)).strip("_") or "section"
+    return re.sub(r"[^a-z0-9]+", "_", canonical_section_name(name)).strip("_") or "section"
 
 
 def _unique(slug: str, used: set[str]) -> str:
@@ -248,7 +248,7 @@ def _unique(slug: str, used: set[str]) -> str:
     return candidate
 
 
-def _evidence_kind(section: str, sentence: str) -> EvidenceKind:
+def evidence_kind(section: str, sentence: str) -> EvidenceKind:
     if _THEOREM.search(section) or _THEOREM.search(sentence):
         return "theorem"
     if _ABLATION.search(section) or _ABLATION.search(sentence):

@@ -273,7 +273,7 @@ ParseStatus = Literal["ok", "failed", "not_applicable"]
 class Generation(Strict):
     """One call to a model: everything needed to reproduce or audit it."""
 
-    agent: Literal["writer", "reviewer"]
+    agent: Literal["writer", "reviewer", "analyst"]
     purpose: str  # e.g. "draft:abstract", "revise:intro_p2", "review"
     model_id: str
     adapter_id: str | None = None
