@@ -32,8 +32,8 @@ import yaml
 from pydantic import Field, ValidationError, create_model
 
 from paracycle.agents import analyst_prompts as P
-from paracycle.agents.common import messages, record
-from paracycle.engines.base import ChatRequest, Engine, TokenCallback
+from paracycle.agents.common import messages, schema_attempts
+from paracycle.engines.base import Engine, TokenCallback
 from paracycle.eval.claims import claim_sentences, numbers
 from paracycle.ingest.sections import PaperSections, Section
 from paracycle.paper import NOT_EVIDENCE, canonical_section_name, evidence_kind, section_prose
@@ -240,13 +240,10 @@ class Analyst:
         prompt = messages(P.SYSTEM, analyse_prompt(title, sections, evidence, field, self.settings))
         generations: list[Generation] = []
         error = None
-        for attempt in range(1, self.settings.max_attempts + 1):
-            sampling = self.settings.sampling
-            if sampling.seed is not None:
-                sampling = sampling.model_copy(update={"seed": sampling.seed + attempt - 1})
-            request = ChatRequest(prompt, sampling, schema=schema)
-            result = self.engine.generate([request], on_tokens=on_tokens)[0]
-            generations.append(record(self.engine, "analyst", "analyse", request, result, attempt))
+        for attempt, result in schema_attempts(
+            self.engine, "analyst", "analyse", prompt, self.settings.sampling, schema,
+            self.settings.max_attempts, generations, on_tokens,
+        ):
             if result.parsed is None:
                 error = f"attempt {attempt}: {result.parse_error}"
                 continue

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from paracycle.engines.base import ChatRequest, Engine, GenerationResult
-from paracycle.schemas import Generation
+from collections.abc import Iterator
+
+from pydantic import BaseModel
+
+from paracycle.engines.base import ChatRequest, Engine, GenerationResult, TokenCallback
+from paracycle.schemas import Generation, SamplingParams
 
 
 def record(
@@ -31,3 +35,27 @@ def record(
 
 def messages(system: str, user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def schema_attempts(
+    engine: Engine,
+    agent: str,
+    purpose: str,
+    prompt: list[dict[str, str]],
+    sampling: SamplingParams,
+    schema: type[BaseModel],
+    max_attempts: int,
+    generations: list[Generation],
+    on_tokens: TokenCallback | None = None,
+) -> Iterator[tuple[int, GenerationResult]]:
+    """Ask for schema-constrained output up to `max_attempts` times; the caller stops at the
+    first result it accepts. Each retry bumps the seed (the same seed would give the same
+    invalid output), and every call is recorded in `generations`, failed ones included."""
+    for attempt in range(1, max_attempts + 1):
+        seeded = sampling
+        if sampling.seed is not None:
+            seeded = sampling.model_copy(update={"seed": sampling.seed + attempt - 1})
+        request = ChatRequest(prompt, seeded, schema=schema)
+        result = engine.generate([request], on_tokens=on_tokens)[0]
+        generations.append(record(engine, agent, purpose, request, result, attempt))
+        yield attempt, result

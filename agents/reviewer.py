@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from paracycle.agents import reviewer_prompts as P
-from paracycle.agents.common import messages, record
-from paracycle.engines.base import ChatRequest, Engine, TokenCallback
+from paracycle.agents.common import messages, schema_attempts
+from paracycle.engines.base import Engine, TokenCallback
 from paracycle.schemas import (
     Claim,
     Draft,
@@ -66,13 +66,10 @@ class Reviewer:
         prompt = messages(P.SYSTEM, review_prompt(title, draft, evidence, claims, notes))
         generations: list[Generation] = []
         error = None
-        for attempt in range(1, self.settings.max_attempts + 1):
-            sampling = self.settings.sampling
-            if sampling.seed is not None:
-                sampling = sampling.model_copy(update={"seed": sampling.seed + attempt - 1})
-            request = ChatRequest(prompt, sampling, schema=schema)
-            result = self.engine.generate([request], on_tokens=on_tokens)[0]
-            generations.append(record(self.engine, "reviewer", "review", request, result, attempt))
+        for attempt, result in schema_attempts(
+            self.engine, "reviewer", "review", prompt, self.settings.sampling, schema,
+            self.settings.max_attempts, generations, on_tokens,
+        ):
             if result.parsed is not None:
                 return ReviewOutcome(Review.model_validate(result.parsed.model_dump()), None, generations)
             error = f"attempt {attempt}: {result.parse_error}"

@@ -39,6 +39,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -329,25 +330,16 @@ def _check_source_status(resp: requests.Response, url: str) -> None:
 
 
 def _stream_to(resp: requests.Response, dest: Path, limit: int, url: str) -> None:
-    """Copy the raw body to dest.partial, abort past `limit` bytes, then rename into place."""
-    partial = _partial(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Copy the raw body into dest atomically, aborting past `limit` bytes."""
     size = 0
-    try:
-        with open(partial, "wb") as out:
-            # decode_content=False: count and keep the bytes on the wire (Content-Length may lie
-            # or be absent, so the cap is enforced while streaming, not only from the header).
-            for chunk in resp.raw.stream(_CHUNK, decode_content=False):
-                size += len(chunk)
-                if size > limit:
-                    raise _Unavailable(_too_large(url, limit))
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, dest)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with atomic_file(dest) as out:
+        # decode_content=False: count and keep the bytes on the wire (Content-Length may lie
+        # or be absent, so the cap is enforced while streaming, not only from the header).
+        for chunk in resp.raw.stream(_CHUNK, decode_content=False):
+            size += len(chunk)
+            if size > limit:
+                raise _Unavailable(_too_large(url, limit))
+            out.write(chunk)
 
 
 def _too_large(url: str, limit: int) -> str:
@@ -477,22 +469,30 @@ class _Cache:
 
     def write_meta(self, meta: PaperMeta) -> None:
         path = self.folder(meta.id) / "meta.json"
-        _write_atomic(path, json.dumps(meta.model_dump(), indent=2, ensure_ascii=False).encode("utf-8"))
+        write_atomic(path, json.dumps(meta.model_dump(), indent=2, ensure_ascii=False).encode("utf-8"))
 
 
 def _partial(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_file(path: Path):
+    """A binary file written at path.partial and renamed into place only when complete: an
+    interrupted write never leaves a file that looks finished."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = _partial(path)
     try:
         with open(partial, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    with atomic_file(path) as out:
+        out.write(data.encode("utf-8") if isinstance(data, str) else data)

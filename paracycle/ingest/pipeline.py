@@ -13,7 +13,6 @@ no YAML, is recorded, and is retried by the next run. Output files are written a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -22,7 +21,7 @@ from pydantic import Field
 
 from paracycle.agents.analyst import Analyst, structure_to_yaml
 from paracycle.engines.base import TokenCallback
-from paracycle.ingest.arxiv_fetch import FetchedPaper, PaperMeta, safe_id
+from paracycle.ingest.arxiv_fetch import FetchedPaper, PaperMeta, safe_id, write_atomic
 from paracycle.ingest.latex import NoLatex, UnsafeArchive, parse_source
 from paracycle.ingest.markdown import sections_to_markdown
 from paracycle.ingest.sections import PaperSections
@@ -109,12 +108,12 @@ def ingest_one(
     if outcome.structure is None:
         record.error = outcome.error
         return record
-    _write_atomic(yaml_path, structure_to_yaml(outcome.structure))
+    write_atomic(yaml_path, structure_to_yaml(outcome.structure))
     record.status, record.structure = "ok", yaml_path.name
     if outcome.structure.anchor is None:
         record.notes.append("no anchor: the source gave no introduction to keep as human text")
     try:
-        _write_atomic(md_path, sections_to_markdown(meta.title, sections))
+        write_atomic(md_path, sections_to_markdown(meta.title, sections))
         record.markdown = md_path.name
     except ValueError as err:  # no introduction: nothing for `paracycle review` to read
         record.notes.append(f"no Markdown paper written: {err}")
@@ -135,7 +134,7 @@ def paper_sections(paper: FetchedPaper, workdir: Path) -> PaperSections:
     workdir.mkdir(parents=True, exist_ok=True)
     if not sections.abstract:
         sections = sections.model_copy(update={"abstract": meta.abstract, "notes": [*sections.notes, "abstract taken from arXiv's metadata"]})
-    _write_atomic(workdir / "sections.json", sections.model_dump_json(indent=2))
+    write_atomic(workdir / "sections.json", sections.model_dump_json(indent=2))
     return sections
 
 
@@ -163,9 +162,3 @@ def append_manifest(out: Path, record: IngestRecord) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(record.model_dump_json() + "\n")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
