@@ -320,8 +320,8 @@ def ingest_arxiv(
 ) -> None:
     """Fetch papers (metadata + LaTeX source, cached), parse them, and let the analyst write
     an argument structure per paper. Rerun the same command to resume."""
-    from paracycle.ingest.arxiv_fetch import ArxivError, ArxivSettings, fetch, safe_id
-    from paracycle.ingest.pipeline import ingest_dir, ingest_papers
+    from paracycle.ingest.arxiv_fetch import ArxivError, ArxivSettings, fetch
+    from paracycle.ingest.pipeline import ingest_dir, ingest_papers, structure_path
     from paracycle.progress import StageProgress
 
     if (query is None) == (not ids):
@@ -345,7 +345,8 @@ def ingest_arxiv(
     if not papers:
         err.print("arXiv returned no papers for this query")
         raise typer.Exit(1)
-    todo = [p for p in papers if force or not (out_dir / f"{safe_id(p.meta.id)}.yaml").exists()]
+    # Known before any model is loaded: a rerun with everything done loads none.
+    todo = [p for p in papers if force or not structure_path(out_dir, p.meta).exists()]
     err.log(f"{len(papers)} papers, {len(papers) - len(todo)} ingested earlier")
     records = []
     if todo:

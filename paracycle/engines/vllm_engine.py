@@ -37,6 +37,11 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def _adapter_id(path: str | Path | None, name: str | None) -> str | None:
+    """What trajectories record as the adapter: the given name, else the directory's."""
+    return (name or Path(path).name) if path is not None else None
+
+
 @dataclass
 class _Submission:
     """One generate() call waiting on the driver thread."""
@@ -111,7 +116,7 @@ class VLLMEngine(Engine):
     def set_adapter(self, path: str | Path | None, name: str | None = None) -> None:
         """Use a LoRA adapter for every later request (None: the base model)."""
         self._lora = self._lora_request(path, name)
-        self.adapter_id = (name or Path(path).name) if path is not None else None
+        self.adapter_id = _adapter_id(path, name)
 
     def _lora_request(self, path: str | Path | None, name: str | None = None):
         from vllm.lora.request import LoRARequest
@@ -143,9 +148,7 @@ class VLLMEngine(Engine):
         Every request carries its own LoRARequest, so a round's writer adapter and the base
         reviewer run in one engine, in the same batches, without loading the model twice.
         """
-        view = _AdapterView(self, self._lora_request(path, name))
-        view.adapter_id = (name or Path(path).name) if path is not None else None
-        return view
+        return _AdapterView(self, self._lora_request(path, name), _adapter_id(path, name))
 
     def _generate(self, requests: Sequence[ChatRequest], lora, on_tokens: TokenCallback | None):
         from vllm.inputs import TokensPrompt
@@ -300,8 +303,8 @@ class _AdapterView(Engine):
 
     batches_itself = True
 
-    def __init__(self, base: VLLMEngine, lora):
-        self.base, self.lora = base, lora
+    def __init__(self, base: VLLMEngine, lora, adapter_id: str | None):
+        self.base, self.lora, self.adapter_id = base, lora, adapter_id
         self.model_id = base.model_id
         self.device = base.device
 

@@ -89,12 +89,17 @@ def ingest_papers(
     return records
 
 
+def structure_path(out: Path, meta: PaperMeta) -> Path:
+    """Where a paper's argument structure goes; its existence means the paper is done."""
+    return out / f"{safe_id(meta.id)}.yaml"
+
+
 def ingest_one(
     paper: FetchedPaper, out: Path, analyst: Analyst, *, force: bool = False, on_tokens: TokenCallback | None = None
 ) -> IngestRecord:
     meta = paper.meta
     name = safe_id(meta.id)
-    yaml_path, md_path = out / f"{name}.yaml", out / f"{name}.md"
+    yaml_path, md_path = structure_path(out, meta), out / f"{name}.md"
     base = {"id": meta.id, "version": meta.version, "title": meta.title}
     if yaml_path.exists() and not force:
         return IngestRecord(**base, status="skipped", structure=yaml_path.name, notes=["already ingested (--force to redo)"])
