@@ -7,7 +7,7 @@ For each engine (transformers, then vLLM) on the same argument structures and mo
       completion token the cycles generated over the wall time of the collection.
   (a) raw batch: the same requests handed to the engine in one call: every generation the
       collection made, replayed with its prompt, prefill, sampling parameters and (reviews)
-      JSON schema, all in a single `generate()`.
+      JSON schema, all in a single `generate()`, with vLLM's prefix cache emptied first.
 
 utilization = b / a for the default engine (vLLM), and vllm_vs_transformers = b_vllm /
 b_transformers. Both figures are ratios measured side by side in one run, so the machine's
@@ -70,6 +70,11 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
                     replay.append(ChatRequest(messages, g.sampling, schema=schema, prefill=prefill))
         # Batches the collection ran: the queue's for transformers, vLLM's own steps for vLLM.
         batches = list(collector.writer_engine.batch_sizes)
+        # vLLM still holds the collection's prompts in its prefix cache; the replay must
+        # compute its prefills as the collection did, or (a) is flattered.
+        reset_prefix_cache = getattr(engine, "reset_prefix_cache", None)
+        if reset_prefix_cache is not None:
+            reset_prefix_cache()
         started = time.perf_counter()
         outputs = engine.generate(replay)
         raw_seconds = time.perf_counter() - started

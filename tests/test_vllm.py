@@ -93,6 +93,33 @@ def test_inprocess_engine_batches_continuously(vllm_engine):
     assert vllm_engine.batches_itself
 
 
+def test_reset_prefix_cache_waits_for_running_requests_then_forgets_prompts(vllm_engine):
+    """The benchmark's replay empties the cache so that it pays for the prefills the
+    collection paid for; a reset asked mid-generation waits for the batch, never breaks it."""
+    import threading
+
+    # Several of vLLM's KV blocks long (128 tokens each on CPU): only whole blocks are cached.
+    prompt = ChatRequest(ask("Coral reefs bleach when the water warms. " * 50), GREEDY)
+    vllm_engine.generate([prompt])
+    assert vllm_engine.generate([prompt])[0].cached_prompt_tokens > 0
+
+    finished = {}
+
+    def long_generation():
+        sampling = SamplingParams(temperature=1.0, max_new_tokens=300, repetition_penalty=1.0)
+        result = vllm_engine.generate([ChatRequest(ask("long"), sampling)])[0]
+        finished["long"] = (time.monotonic(), result.completion_tokens)
+
+    thread = threading.Thread(target=long_generation)
+    thread.start()
+    time.sleep(0.5)
+    vllm_engine.reset_prefix_cache()
+    reset_at = time.monotonic()
+    thread.join()
+    assert finished["long"][0] <= reset_at and finished["long"][1] > 100
+    assert vllm_engine.generate([prompt])[0].cached_prompt_tokens == 0
+
+
 def test_inprocess_lora_adapter_changes_the_output(vllm_engine, tiny_adapter):
     request = ChatRequest(ask("Tell me about corals."), GREEDY)
     base = vllm_engine.generate([request])[0].text

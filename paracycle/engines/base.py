@@ -46,6 +46,7 @@ class GenerationResult:
     parse_status: ParseStatus = "not_applicable"
     parse_error: str | None = None
     seconds: float = 0.0
+    cached_prompt_tokens: int = 0  # prompt tokens served from the engine's prefix cache
 
 
 class EngineError(RuntimeError):

