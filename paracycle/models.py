@@ -52,7 +52,9 @@ def resolve_model(spec: str, log=print) -> tuple[Path, str]:
     return path, path.resolve().name
 
 
-def load_engine(spec: EngineSpec, log=print) -> Engine:
+def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> Engine:
+    """`serves_adapters`: the engine will be given adapters later (`with_adapter`), beyond
+    `spec.adapter`; vLLM needs to know when it starts."""
     kind = engine_kind(spec)
     if kind == "openai":
         from paracycle.engines.openai_engine import OpenAIEngine
@@ -69,6 +71,7 @@ def load_engine(spec: EngineSpec, log=print) -> Engine:
         return VLLMEngine(
             path, model_id=model_id, adapter=spec.adapter,
             gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
+            enable_lora=serves_adapters or spec.adapter is not None,
         )
     from paracycle.engines.transformers_engine import TransformersEngine
 
@@ -84,6 +87,6 @@ def load_engines(config: RunConfig, log=print) -> tuple[Engine, Engine]:
     if same_model and engine_kind(config.writer) == "vllm":
         # One vLLM engine, LoRA per request: a writer adapter beside the base reviewer
         # without holding the model (and its KV cache) twice.
-        reviewer = load_engine(config.reviewer, log=log)
+        reviewer = load_engine(config.reviewer, log=log, serves_adapters=True)
         return reviewer.with_adapter(config.writer.adapter), reviewer
     return load_engine(config.writer, log=log), load_engine(config.reviewer, log=log)

@@ -50,7 +50,7 @@ def test_vllm_is_installed_where_required():
 def vllm_engine(tiny_model):
     from paracycle.engines.vllm_engine import VLLMEngine
 
-    engine = VLLMEngine(tiny_model, model_id="tiny", max_model_len=2048)
+    engine = VLLMEngine(tiny_model, model_id="tiny", max_model_len=2048, enable_lora=True)
     yield engine
     engine.close()
 
@@ -133,6 +133,19 @@ def test_inprocess_lora_adapter_changes_the_output(vllm_engine, tiny_adapter):
     assert vllm_engine.generate([request])[0].text == base  # back to the base model
 
 
+def test_an_engine_started_without_lora_refuses_adapters_clearly(tiny_model, tiny_adapter):
+    """LoRA layers slow every request, so a base-model engine starts without them; asking it
+    for an adapter later is a clear error, not a vLLM traceback."""
+    from paracycle.engines.vllm_engine import VLLMEngine
+
+    with pytest.raises(EngineError, match="enable_lora=False"):
+        VLLMEngine(tiny_model, adapter=tiny_adapter, enable_lora=False)
+    base = object.__new__(VLLMEngine)  # the check needs no started engine
+    base.lora_enabled, base._loras = False, {}
+    with pytest.raises(EngineError, match="started without LoRA"):
+        base.with_adapter(tiny_adapter)
+
+
 def test_adapter_per_request_in_one_engine(vllm_engine, tiny_adapter):
     """A writer adapter and the base model share one loaded engine and one running batch."""
     import threading
@@ -162,10 +175,15 @@ def test_load_engines_shares_one_vllm_engine_between_writer_adapter_and_reviewer
         def with_adapter(self, path):
             return ("view", path)
 
-    monkeypatch.setattr(models, "load_engine", lambda spec, log=None: loaded.append(spec) or Loaded())
+    def load_engine(spec, log=None, serves_adapters=False):
+        loaded.append((spec, serves_adapters))
+        return Loaded()
+
+    monkeypatch.setattr(models, "load_engine", load_engine)
     config = RunConfig(writer=EngineSpec(engine="vllm", adapter=str(tiny_adapter)), reviewer=EngineSpec(engine="vllm"))
     writer, reviewer = models.load_engines(config)
-    assert len(loaded) == 1 and loaded[0].adapter is None
+    # The one engine starts with LoRA on, though its own spec (the reviewer's) has no adapter.
+    assert len(loaded) == 1 and loaded[0][0].adapter is None and loaded[0][1]
     assert writer == ("view", str(tiny_adapter))
     # Different models still get two engines.
     loaded.clear()

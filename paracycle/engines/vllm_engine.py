@@ -88,7 +88,14 @@ class VLLMEngine(Engine):
         gpu_memory_utilization: float | None = None,
         max_model_len: int = 4096,
         seed: int = 0,
+        enable_lora: bool | None = None,
     ):
+        """`enable_lora`: serve LoRA adapters (default: only when `adapter` is given).
+
+        vLLM's LoRA layers slow every request, adapted or not (measured on 2 CPU cores: 37%
+        fewer tokens/s at 48 sequences, 20% at 6), so an engine for the base model alone is
+        started without them; one that will serve adapters later must ask for them.
+        """
         import torch
         from vllm import LLM
 
@@ -97,6 +104,9 @@ class VLLMEngine(Engine):
         self.model_path = str(model_path)
         self.model_id = model_id or Path(self.model_path).name
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        self.lora_enabled = adapter is not None if enable_lora is None else enable_lora
+        if adapter is not None and not self.lora_enabled:
+            raise EngineError("an adapter needs a vLLM engine with LoRA enabled (enable_lora=False was given)")
         self.llm = LLM(
             model=self.model_path,
             # On CPU the fraction is of RAM for the KV cache; vLLM's default refuses to start
@@ -105,8 +115,8 @@ class VLLMEngine(Engine):
             dtype="auto" if on_gpu else "float32",
             enforce_eager=not on_gpu,
             max_model_len=max_model_len,
-            enable_lora=True,
-            max_lora_rank=max_lora_rank,
+            enable_lora=self.lora_enabled,
+            max_lora_rank=max_lora_rank if self.lora_enabled else None,
             seed=seed,
             trust_remote_code=False,
             # A weak model pads JSON with whitespace until it runs out of tokens. (The
@@ -141,6 +151,11 @@ class VLLMEngine(Engine):
 
         if path is None:
             return None
+        if not self.lora_enabled:
+            raise EngineError(
+                f"cannot use adapter {path}: this vLLM engine was started without LoRA "
+                "(start it with an adapter, or with enable_lora=True)"
+            )
         if not (Path(path) / "adapter_config.json").is_file():
             raise EngineError(f"{path} is not a LoRA adapter directory (no adapter_config.json)")
         key = str(Path(path).resolve())
