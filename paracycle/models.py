@@ -71,7 +71,7 @@ def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> E
         return VLLMEngine(
             path, model_id=model_id, adapter=spec.adapter,
             gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
-            enable_lora=serves_adapters or spec.adapter is not None,
+            enable_lora=True if serves_adapters else None,  # None: only for spec.adapter
         )
     from paracycle.engines.transformers_engine import TransformersEngine
 
