@@ -53,6 +53,11 @@ class EngineError(RuntimeError):
     """The engine cannot serve a request as configured (unknown model, bad adapter, ...)."""
 
 
+class PromptTooLong(EngineError):
+    """The prompt (plus the tokens asked for) does not fit the model's context window.
+    Retrying cannot help: the cycle that asked fails with this message."""
+
+
 class EngineUnavailable(EngineError):
     """The engine did not answer (a server that is down). Work can resume once it is back."""
 

@@ -39,7 +39,6 @@ import os
 import re
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -50,6 +49,7 @@ import urllib3
 from pydantic import Field, ValidationError
 
 from paracycle import __version__
+from paracycle.fsutil import atomic_file, write_atomic
 from paracycle.schemas import Strict
 
 log = logging.getLogger(__name__)
@@ -470,29 +470,3 @@ class _Cache:
     def write_meta(self, meta: PaperMeta) -> None:
         path = self.folder(meta.id) / "meta.json"
         write_atomic(path, json.dumps(meta.model_dump(), indent=2, ensure_ascii=False).encode("utf-8"))
-
-
-def _partial(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
-
-
-@contextmanager
-def atomic_file(path: Path):
-    """A binary file written at path.partial and renamed into place only when complete: an
-    interrupted write never leaves a file that looks finished."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial(path)
-    try:
-        with open(partial, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    with atomic_file(path) as out:
-        out.write(data.encode("utf-8") if isinstance(data, str) else data)

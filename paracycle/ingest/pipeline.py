@@ -21,7 +21,8 @@ from pydantic import Field
 
 from paracycle.agents.analyst import Analyst, structure_to_yaml
 from paracycle.engines.base import TokenCallback
-from paracycle.ingest.arxiv_fetch import FetchedPaper, PaperMeta, safe_id, write_atomic
+from paracycle.fsutil import write_atomic
+from paracycle.ingest.arxiv_fetch import FetchedPaper, PaperMeta, safe_id
 from paracycle.ingest.latex import NoLatex, UnsafeArchive, parse_source
 from paracycle.ingest.markdown import sections_to_markdown
 from paracycle.ingest.sections import PaperSections
