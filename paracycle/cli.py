@@ -15,19 +15,36 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 
 from paracycle.engines.base import EngineError
 from paracycle.errors import InputError
+from paracycle.stdio import RESULTS, print_json, results_only
 
-app = typer.Typer(
+
+class _ResultCommand(typer.core.TyperCommand):
+    """Parsing and --help print to the real stdout; once the command runs, stdout holds its
+    result alone and everything the libraries print goes to stderr (see paracycle.stdio)."""
+
+    def invoke(self, ctx):
+        with results_only():
+            return super().invoke(ctx)
+
+
+class _Typer(typer.Typer):
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _ResultCommand, **kwargs)
+
+
+app = _Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     help="Draft -> review -> revise cycles on a paper's abstract and introduction.",
 )
 # Not a terminal (a pipe, CI's log): rich would assume 80 columns and squeeze the tables.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 110)
+out = Console(file=RESULTS, highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 110)
 err = Console(stderr=True, highlight=False, log_path=False)
 
 ModelOpt = Annotated[
@@ -48,7 +65,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout inst
 
 
 def main() -> None:
+    from paracycle import lifeline
+
     _quiet_libraries()
+    lifeline.ensure()  # whatever this command starts (vLLM's processes, accelerate) dies with it
     # `kill` behaves like Ctrl-C: cleanup runs (engines stop their worker processes) and
     # every command that can resume says how.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -114,7 +134,7 @@ def cycle(
     if trajectory.final_draft is not None:
         (destination / "final.md").write_text(trajectory.final_draft.to_markdown(structure.title))
     if as_json:
-        print(trajectory.model_dump_json(indent=2))
+        print_json(trajectory.model_dump_json(indent=2))
     else:
         from paracycle.report import print_cycle_summary
 
@@ -208,7 +228,7 @@ def review(
     finally:
         _close(writer_engine, reviewer_engine)
     if as_json:
-        print(json.dumps({
+        print_json(json.dumps({
             "review": outcome.review.model_dump(mode="json") if outcome.review else None,
             "review_error": outcome.error,
             "structural_check": check.model_dump(mode="json"),
@@ -283,6 +303,8 @@ def collect(
         f"{result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_second:.1f} tok/s){batching}"
     )
     out.print(f"trajectories: {runs_dir / 'trajectories.sqlite'}")
+    for thread, why in result.busy.items():  # not failures: another process is running them
+        err.print(f"skipped: {thread}: {why}; rerun later to collect it", markup=False)
     if result.failed:
         for thread, error in result.failed.items():
             err.print(f"failed: {thread}: {error}", markup=False)
@@ -292,15 +314,15 @@ def collect(
 
 # -- preference pairs and DPO rounds --------------------------------------------------------
 
-pairs_app = typer.Typer(no_args_is_help=True, help="Preference pairs from collected trajectories.")
-rounds_app = typer.Typer(no_args_is_help=True, help="The registry of DPO rounds.")
+pairs_app = _Typer(no_args_is_help=True, help="Preference pairs from collected trajectories.")
+rounds_app = _Typer(no_args_is_help=True, help="The registry of DPO rounds.")
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(rounds_app, name="rounds")
 RunsOpt = Annotated[Optional[Path], typer.Option("--runs-dir", help="run directory (default ./runs)")]
 RoundConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="round config (YAML/JSON, `kind: round`)")]
 
 
-ingest_app = typer.Typer(no_args_is_help=True, help="Real papers become argument structures with a human anchor.")
+ingest_app = _Typer(no_args_is_help=True, help="Real papers become argument structures with a human anchor.")
 app.add_typer(ingest_app, name="ingest")
 
 
@@ -420,7 +442,7 @@ def pairs_build(
         raise typer.Exit(1)
     directory, manifest = write_dataset(built, runs_dir / "pairs", settings, held)
     if as_json:
-        print(manifest.model_dump_json(indent=2))
+        print_json(manifest.model_dump_json(indent=2))
         return
     counts = ", ".join(f"{k} {v}" for k, v in manifest.counts.items())
     out.print(f"{manifest.rows} pairs ({counts}) from {len(manifest.threads)} trajectories; ties dropped: {manifest.ties_dropped or 0}")
@@ -449,7 +471,7 @@ def round_(config: RoundConfigOpt = None, runs: RunsOpt = None, as_json: JsonOpt
         err.print(f"error: {e}\nthe round is left unfinished; the next `paracycle round` marks it abandoned", markup=False)
         raise typer.Exit(1) from None
     if as_json:
-        print(manifest.model_dump_json(indent=2))
+        print_json(manifest.model_dump_json(indent=2))
     else:
         out.print(f"{manifest.round_id}: {manifest.decision}")
         for reason in manifest.reasons:
@@ -473,7 +495,7 @@ def rounds_list(runs: RunsOpt = None, as_json: JsonOpt = False) -> None:
         finally:
             store.close()
     if as_json:
-        print(manifest_json(manifests))
+        print_json(manifest_json(manifests))
         return
     if not manifests:
         out.print("no rounds yet (run `paracycle round --config FILE`)")
@@ -555,7 +577,7 @@ def show(
     finally:
         store.close()
     if as_json:
-        print(trajectory.model_dump_json(indent=2))
+        print_json(trajectory.model_dump_json(indent=2))
     else:
         print_cycle_summary(out, trajectory)
 
@@ -649,6 +671,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # vLLM logs to stdout by default; stdout carries results (see paracycle.stdio).
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     import warnings
 
     warnings.filterwarnings("ignore")

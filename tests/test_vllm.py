@@ -355,3 +355,54 @@ def test_collect_in_process_vllm(tiny_model, tmp_path):
     # concurrent threads shared the engine's running batch, not one sequence at a time
     mean = float(result.stdout.split("batches of ")[1].split(" requests")[0])
     assert mean > 8
+
+
+# -- the CLI on in-process vLLM: clean --json, and no orphans after SIGKILL -------------------
+
+
+def test_json_commands_print_only_json_with_vllm(tiny_model, tmp_path):
+    config = tmp_path / "short.yaml"
+    config.write_text(SHORT)
+    common = ["--engine", "auto", "--model", str(tiny_model), "--config", str(config)]  # auto: vllm is installed
+    cycle = run_cli("cycle", str(EXAMPLES / "coral-thermal.yaml"), *common, "--runs-dir", str(tmp_path / "runs"), "--json")
+    assert cycle.returncode == 0, cycle.stderr[-3000:]
+    trajectory = json.loads(cycle.stdout)  # the whole of stdout is one JSON document
+    assert trajectory["status"] == "completed" and trajectory["steps"]
+    assert "VLLMEngine" in cycle.stderr  # it ran on vLLM, whose own log went to stderr
+    review = run_cli("review", str(EXAMPLES / "paper.md"), *common, "--json")
+    assert review.returncode == 0, review.stderr[-3000:]
+    assert set(json.loads(review.stdout)) == {"review", "review_error", "structural_check", "draft"}
+
+
+def test_a_sigkilled_cycle_leaves_no_vllm_process_behind(tiny_model, tmp_path):
+    import psutil
+
+    config = tmp_path / "long.yaml"  # long enough to be killed mid-generation
+    config.write_text("cycle:\n  max_revisions: 2\n")
+    runs = tmp_path / "runs"
+    cycle = subprocess.Popen(
+        [sys.executable, "-m", "paracycle.cli", "cycle", str(EXAMPLES / "coral-thermal.yaml"), "--engine", "vllm",
+         "--model", str(tiny_model), "--config", str(config), "--runs-dir", str(runs)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.time() + 300
+        while not stored(runs / "trajectories.sqlite")[0]:  # a draft is stored: the review is generating
+            assert cycle.poll() is None, cycle.stderr.read()[-3000:]
+            assert time.time() < deadline
+            time.sleep(0.2)
+        tree = psutil.Process(cycle.pid).children(recursive=True)
+        names = " ".join(p.name() + " " + " ".join(p.cmdline()) for p in tree)
+        assert "EngineCore" in names and "paracycle.lifeline" in names, names
+        cycle.send_signal(signal.SIGKILL)
+        cycle.wait()
+        _, alive = psutil.wait_procs(tree, timeout=15)
+        assert not alive, [(p.pid, p.name()) for p in alive]
+    finally:
+        for p in tree:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        cycle.kill()

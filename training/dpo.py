@@ -200,6 +200,9 @@ def train_with_launcher(job: TrainJob, job_file: Path, log=print) -> TrainResult
     import subprocess
     import sys
 
+    from paracycle import lifeline
+
+    lifeline.ensure()  # the launched trainers die with this process, even on SIGKILL
     job_file.write_text(job.model_dump_json(indent=2))
     result_file = job_file.with_suffix(".result.json")
     result_file.unlink(missing_ok=True)

@@ -99,6 +99,9 @@ class VLLMEngine(Engine):
         import torch
         from vllm import LLM
 
+        from paracycle import lifeline
+
+        lifeline.ensure()  # vLLM's engine-core and worker processes die with this one, even on SIGKILL
         on_gpu = torch.cuda.is_available()
         self.device = "cuda" if on_gpu else "cpu"
         self.model_path = str(model_path)
