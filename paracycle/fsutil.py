@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,3 +62,60 @@ def tree_digest(directory: str | Path) -> str:
                 h.update(block)
         h.update(b"\0")
     return h.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def work_dir(final: Path) -> Path:
+    """An empty directory beside `final` to build it in, named after this process.
+
+    Directories that earlier processes left behind for the same `final` (killed mid-write:
+    a model conversion leaves half a gigabyte) are removed first, once their process is gone.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{final.name}.partial-"
+    for stale in final.parent.glob(prefix + "*"):
+        pid = stale.name.removeprefix(prefix)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.parent / f"{prefix}{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def publish_dir(tmp: Path, final: Path) -> None:
+    """Rename a completely written directory into place. Its files reach the disk before its
+    name does, so after a crash `final` is either absent, the old one, or whole."""
+    tmp, final = Path(tmp), Path(final)
+    for path in sorted(tmp.rglob("*"), reverse=True):  # files first, then their directories
+        if path.is_symlink():
+            continue
+        _fsync_file(path) if path.is_file() else fsync_dir(path)
+    fsync_dir(tmp)
+    if final.exists():  # replaced: move the old one aside first (os.replace needs an empty target)
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 from pydantic import Field
 
+from paracycle.fsutil import publish_dir, work_dir
 from paracycle.schemas import Strict, utcnow
 from paracycle.training.pairs import BuiltPairs, PairRow, PairSettings
 
@@ -57,17 +56,13 @@ def write_dataset(built: BuiltPairs, root: Path, settings: PairSettings, holdout
         settings=settings,
     )
     final = root / version
-    tmp = root / f".tmp-{version}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = work_dir(final)
     (tmp / "pairs.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in built.rows))
     (tmp / "draft_pairs.jsonl").write_text("".join(p.model_dump_json() + "\n" for p in built.draft_pairs))
     columns = {name: [r.model_dump()[name] for r in built.rows] for name in PairRow.model_fields}
     Dataset.from_dict(columns).save_to_disk(str(tmp / "hf"))
     (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    publish_dir(tmp, final)
     return final, manifest
 
 

@@ -30,6 +30,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from paracycle.fsutil import publish_dir
 from paracycle.schemas import Strict
 
 LossType = Literal["sigmoid", "hinge", "ipo", "robust", "sft", "sigmoid_norm", "apo_zero", "apo_down"]
@@ -148,8 +149,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
         else:
             policy.save_pretrained(str(partial))
             tokenizer.save_pretrained(str(partial))
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(partial, out)
+        publish_dir(partial, out)
         shutil.rmtree(args.output_dir, ignore_errors=True)
     metrics = {
         "train_loss": float(train_output.training_loss),
