@@ -81,3 +81,23 @@ def test_closed_engine_refuses_work():
     engine.close()
     with pytest.raises(RuntimeError, match="closed"):
         engine.generate(requests("x", 1))
+
+
+def test_batch_sizes_are_kept_in_bounded_memory_with_totals_for_every_batch():
+    """A collection runs for days: the batcher keeps totals over every batch and the sizes of
+    only the last few, not a list that grows with every batch."""
+    engine = BatchingEngine(ScriptedEngine(continuation="!"), max_wait_s=0.2, keep_sizes=3)
+    for n in range(1, 11):  # one caller: every call is its own batch, of n requests
+        engine.generate(requests("x", n))
+    assert engine.batch_sizes == [8, 9, 10]  # the last three, oldest first
+    log = engine.batch_log
+    assert (log.count, log.requests, log.largest, log.mean) == (10, 55, 10, 5.5)
+    engine.close()
+
+
+def test_the_default_keeps_a_bounded_number_of_sizes():
+    engine = BatchingEngine(ScriptedEngine(continuation="!"), max_wait_s=0.2)
+    for _ in range(5000):
+        engine.generate(requests("x", 1))
+    assert 0 < len(engine.batch_sizes) <= 4096 and engine.batch_log.count == 5000
+    engine.close()

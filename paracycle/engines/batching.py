@@ -11,11 +11,41 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from paracycle.engines.base import ChatRequest, Engine, GenerationResult, TokenCallback
+
+
+class BatchLog:
+    """Sizes of the batches an engine ran, in bounded memory: totals over every batch, and the
+    sizes of only the last `keep` (a collection runs for days; a list of every size would not
+    stop growing). Safe to read from other threads while one thread adds."""
+
+    def __init__(self, keep: int = 4096):
+        self.count = 0  # batches run
+        self.requests = 0  # requests in them, all together
+        self.largest = 0
+        self._recent: deque[int] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def add(self, size: int) -> None:
+        with self._lock:
+            self.count += 1
+            self.requests += size
+            self.largest = max(self.largest, size)
+            self._recent.append(size)
+
+    @property
+    def mean(self) -> float:
+        return self.requests / self.count if self.count else 0.0
+
+    def recent(self) -> list[int]:
+        """The last sizes, oldest first: a copy, so the reader iterates while batches run."""
+        with self._lock:
+            return list(self._recent)
 
 
 @dataclass
@@ -28,20 +58,25 @@ class _Call:
 
 
 class BatchingEngine(Engine):
-    def __init__(self, inner: Engine, max_wait_s: float = 1.0, max_batch: int = 512):
+    def __init__(self, inner: Engine, max_wait_s: float = 1.0, max_batch: int = 512, keep_sizes: int = 4096):
         self.inner = inner
         self.model_id = inner.model_id
         self.adapter_id = inner.adapter_id
         self.device = getattr(inner, "device", "cpu")
         self.max_wait_s = max_wait_s
         self.max_batch = max_batch
-        self.batch_sizes: list[int] = []  # requests per inner call, for benchmarks and tests
+        self.batch_log = BatchLog(keep_sizes)  # requests per inner call, for benchmarks and tests
         self._lock = threading.Condition()
         self._pending: list[_Call] = []
         self._clients = 0
         self._closed = False
         self._worker = threading.Thread(target=self._serve, name="paracycle-batcher", daemon=True)
         self._worker.start()
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """Requests per inner call, for the last `keep_sizes` calls (`batch_log` has totals)."""
+        return self.batch_log.recent()
 
     @contextmanager
     def client(self):
@@ -118,7 +153,7 @@ class BatchingEngine(Engine):
             for callback in callbacks:
                 callback(n)
 
-        self.batch_sizes.append(len(requests))
+        self.batch_log.add(len(requests))
         try:
             results = self.inner.generate(requests, on_tokens=fan_out if callbacks else None)
         except BaseException as err:  # hand the failure to every caller in this batch

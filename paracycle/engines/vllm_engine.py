@@ -29,6 +29,7 @@ from paracycle.engines.base import (
     parse_structured,
     render_chat,
 )
+from paracycle.engines.batching import BatchLog
 
 
 def vllm_available() -> bool:
@@ -131,7 +132,7 @@ class VLLMEngine(Engine):
         self._lora = None
         self._loras: dict[str, Any] = {}
         self._request_count = 0
-        self.batch_sizes: list[int] = []  # sequences in flight at each engine step
+        self.batch_log = BatchLog()  # sequences in flight at each engine step
         self._inbox: queue.SimpleQueue[_Submission | _Call | None] = queue.SimpleQueue()
         self._driver_lock = threading.Lock()
         self._closed = False
@@ -143,6 +144,11 @@ class VLLMEngine(Engine):
         self._driver.start()
         if adapter is not None:
             self.set_adapter(adapter)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """Sequences in flight at each of the last engine steps (`batch_log` has totals)."""
+        return self.batch_log.recent()
 
     def set_adapter(self, path: str | Path | None, name: str | None = None) -> None:
         """Use a LoRA adapter for every later request (None: the base model)."""
@@ -272,7 +278,7 @@ class VLLMEngine(Engine):
                 self._admit(engine, pending.popleft(), live)
             if not live:
                 continue
-            self.batch_sizes.append(len(live))
+            self.batch_log.add(len(live))
             try:
                 outputs = engine.step()
             except BaseException as err:  # a dead engine core: every waiting caller gets the error
@@ -368,6 +374,10 @@ class _AdapterView(Engine):
         self.base, self.lora, self.adapter_id = base, lora, adapter_id
         self.model_id = base.model_id
         self.device = base.device
+
+    @property
+    def batch_log(self) -> BatchLog:
+        return self.base.batch_log
 
     @property
     def batch_sizes(self) -> list[int]:
