@@ -11,11 +11,16 @@ both reach their thresholds, and otherwise revises until `max_revisions`.
 Every node first copies the steps already committed to the checkpoint into the trajectory
 store (idempotent, keyed by step index). A step therefore reaches the store only after the
 checkpointer has it, and a step replayed after a crash is never stored twice.
+
+`run_cycle` claims the thread in the store first (one process per thread), and a thread whose
+checkpoint says it finished but whose outcome row never reached the store (the last commit
+was lost) gets that row on its next run.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -167,20 +172,35 @@ def run_cycle(
     connection: SqliteSaver serialises its own use; many connections would race to set up
     the database).
     """
-    saver = checkpoints if isinstance(checkpoints, SqliteSaver) else open_checkpointer(checkpoints)
-    try:
-        graph = build_graph(saver)
-        config = {"configurable": {"thread_id": ctx.thread_id}}
-        snapshot = graph.get_state(config)
-        if snapshot.values and not snapshot.next:
-            return snapshot.values  # finished earlier
-        if snapshot.values:
-            ctx.stage("resuming")
-            graph.invoke(None, config, context=ctx, durability="sync")
-        else:
-            initial = {"structure": structure.model_dump(mode="json"), "steps": [], "status": "running"}
-            graph.invoke(initial, config, context=ctx, durability="sync")
-        return graph.get_state(config).values
-    finally:
-        if saver is not checkpoints:
-            saver.conn.close()
+    # One writer per thread: a second process on this thread gets ThreadBusy, before anything
+    # is read or written (its checkpoints would interleave with ours).
+    with ctx.store.claim(ctx.thread_id) if ctx.store is not None else nullcontext():
+        saver = checkpoints if isinstance(checkpoints, SqliteSaver) else open_checkpointer(checkpoints)
+        try:
+            graph = build_graph(saver)
+            config = {"configurable": {"thread_id": ctx.thread_id}}
+            snapshot = graph.get_state(config)
+            if snapshot.values and not snapshot.next:
+                _repair_outcome(ctx, snapshot.values)
+                return snapshot.values  # finished earlier
+            if snapshot.values:
+                ctx.stage("resuming")
+                graph.invoke(None, config, context=ctx, durability="sync")
+            else:
+                initial = {"structure": structure.model_dump(mode="json"), "steps": [], "status": "running"}
+                graph.invoke(initial, config, context=ctx, durability="sync")
+            return graph.get_state(config).values
+        finally:
+            if saver is not checkpoints:
+                saver.conn.close()
+
+
+def _repair_outcome(ctx: CycleContext, state: CycleState) -> None:
+    """The finish node writes the outcome row, then the checkpoint commits. If the store lost
+    its part (or the run predates a durable store), the checkpoint still says "finished":
+    write the steps and the outcome from it now, or the thread is never finished in the store
+    (and `pairs build` never sees it)."""
+    if ctx.store is None or ctx.store.is_finished(ctx.thread_id):
+        return
+    _sync(ctx, state)
+    ctx.store.finish(ctx.thread_id, state.get("status", "completed"), state.get("stop_reason"), final_draft(state))

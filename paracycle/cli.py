@@ -152,6 +152,8 @@ def _run(structure, thread, run_config, store, runs_dir):
     if store.is_finished(thread):
         err.log(f"thread {thread} finished earlier; showing the stored trajectory")
         return store.load(thread)
+    with store.claim(thread):  # a thread another process runs is refused before a model loads;
+        pass  # run_cycle holds the claim while the cycle runs
     writer_engine, reviewer_engine = _load_engines(run_config)
     cfg = run_config.cycle
     try:
@@ -468,7 +470,7 @@ def round_(config: RoundConfigOpt = None, runs: RunsOpt = None, as_json: JsonOpt
                   "Run `paracycle round` again to start a new one.")
         raise typer.Exit(130) from None
     except EngineError as e:
-        err.print(f"error: {e}\nthe round is left unfinished; the next `paracycle round` marks it abandoned", markup=False)
+        err.print(f"error: {e}\nthe round is marked abandoned (nothing promoted); trajectories are kept", markup=False)
         raise typer.Exit(1) from None
     if as_json:
         print_json(manifest.model_dump_json(indent=2))

@@ -8,13 +8,17 @@ HTTP engine gets concurrent requests, which the server batches itself.
 
 A server that goes away mid-collection does not lose work: the interrupted thread records
 the failure in the store, waits for the server to come back, and resumes from its last
-checkpoint.
+checkpoint. A thread that another process is running (a second `collect` on the same inputs,
+a round beside it) is skipped and reported, never run twice at once. Recording a failure is
+best effort: a store that can not take it (a full disk) is reported on stderr, and the batch
+goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +33,7 @@ from paracycle.engines.batching import BatchingEngine
 from paracycle.graphs.configuration import CycleContext
 from paracycle.graphs.cycle import open_checkpointer, run_cycle
 from paracycle.schemas import ArgumentStructure
-from paracycle.store import TrajectoryStore
+from paracycle.store import ThreadBusy, TrajectoryStore
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class CollectResult:
     finished: int = 0
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    busy: dict[str, str] = field(default_factory=dict)  # thread -> why: another process runs it
     tokens: int = 0
     seconds: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
@@ -107,11 +112,13 @@ class Collector:
         self._saver = open_checkpointer(self.checkpoint_path)  # one connection for all threads
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="paracycle-cycle")
         try:
-            for job, error in zip(todo, pool.map(self._run_job, todo)):
-                if error is None:
+            for job, (outcome, message) in zip(todo, pool.map(self._run_job, todo)):
+                if outcome == "finished":
                     result.finished += 1
+                elif outcome == "busy":
+                    result.busy[job.thread_id] = message
                 else:
-                    result.failed[job.thread_id] = error
+                    result.failed[job.thread_id] = message
         except KeyboardInterrupt:
             # Every step is checkpointed: nothing is lost by not waiting for running cycles.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -128,7 +135,8 @@ class Collector:
 
     # -- one thread -----------------------------------------------------------------------
 
-    def _run_job(self, job: CollectJob) -> str | None:
+    def _run_job(self, job: CollectJob) -> tuple[str, str | None]:
+        """("finished", None), ("busy", why) or ("failed", error)."""
         cfg = self.run_config.cycle.model_copy(deep=True)
         seed = sample_seed(self.run_config.seed, job.structure.content_hash(), job.sample)
         for sampling in (cfg.writer.paragraph, cfg.writer.abstract, cfg.reviewer.sampling):
@@ -146,17 +154,28 @@ class Collector:
                 try:
                     run_cycle(job.structure, ctx, self._saver)
                     self.on_cycle_done()
-                    return None
+                    return "finished", None
+                except ThreadBusy as err:  # not a failure: the other process is running it
+                    return "busy", f"being run by another process (pid {err.pid})"
                 except EngineUnavailable as err:
-                    self.store.record_failure(job.thread_id, str(err))
+                    self._record_failure(job.thread_id, str(err))
                     self.on_failure()
                     if not self._wait_for_server():
-                        return str(err)
+                        return "failed", str(err)
                 except Exception as err:  # one broken thread must not stop the collection
                     message = f"{type(err).__name__}: {err}"
-                    self.store.record_failure(job.thread_id, message)
+                    self._record_failure(job.thread_id, message)
                     self.on_failure()
-                    return message
+                    return "failed", message
+
+    def _record_failure(self, thread_id: str, message: str) -> None:
+        """The failure row is a note for later; a store that can not take it (a full disk)
+        must not turn one failed cycle into a crashed batch."""
+        try:
+            self.store.record_failure(thread_id, message)
+        except Exception as err:
+            print(f"warning: could not record the failure of {thread_id} in the store ({type(err).__name__}: {err}): "
+                  f"{message}", file=sys.stderr)
 
     def _count_tokens(self, n: int) -> None:
         with self._tokens_lock:

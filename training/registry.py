@@ -7,17 +7,23 @@ manifest so far; rows are never changed (the store's append-only triggers cover 
 too). Promotion is the insert of one `promoted` row, a single SQLite transaction: the current
 writer is the adapter of the newest promoted round, so a crashed or losing round can never
 become the writer.
+
+A round's weights are recorded by absolute path and by digest (`paracycle.fsutil.tree_digest`):
+the writer handed out is the directory that was evaluated and promoted, from any working
+directory, or a one-line error when it is gone or has changed.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
+from paracycle.fsutil import tree_digest
 from paracycle.schemas import Strict, utcnow
-from paracycle.store import TrajectoryStore
+from paracycle.store import StoreError, TrajectoryStore
 
 Stage = Literal["started", "collected", "pairs", "trained", "evaluated", "promoted", "rejected", "skipped", "abandoned"]
 TERMINAL = ("promoted", "rejected", "skipped", "abandoned")
@@ -39,8 +45,9 @@ class RoundManifest(Strict):
     base_model: str
     seed: int
     config: dict[str, Any]
-    adapter: str | None = None
-    model: str | None = None
+    adapter: str | None = Field(default=None, description="absolute path of the LoRA adapter directory")
+    model: str | None = Field(default=None, description="absolute path of the full checkpoint directory")
+    weights_digest: str | None = Field(default=None, description="tree_digest of the adapter (or model) directory")
     reference: str = Field(default="", description="what DPO's reference policy was, in words")
     threads_collected: list[str] = Field(default_factory=list)
     threads_used: list[str] = Field(default_factory=list)
@@ -63,24 +70,11 @@ class RoundRegistry:
     def record(self, manifest: RoundManifest) -> None:
         if manifest.status in TERMINAL and manifest.finished_at is None:
             manifest.finished_at = utcnow()
-        with self.store._lock, self.store.db:
-            seq = self.store.db.execute(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM round_events WHERE round_id=?", (manifest.round_id,)
-            ).fetchone()[0]
-            self.store.db.execute(
-                "INSERT INTO round_events VALUES (?, ?, ?, ?, ?)",
-                (manifest.round_id, seq, manifest.status, manifest.model_dump_json(), utcnow()),
-            )
+        self.store.append_round_event(manifest.round_id, manifest.status, manifest.model_dump_json())
 
     def rounds(self) -> list[RoundManifest]:
         """The newest manifest of every round, oldest round first."""
-        with self.store._lock:
-            rows = self.store.db.execute(
-                "SELECT e.manifest_json FROM round_events e JOIN ("
-                "  SELECT round_id, MAX(seq) AS seq FROM round_events GROUP BY round_id"
-                ") last ON e.round_id = last.round_id AND e.seq = last.seq ORDER BY e.round_id"
-            ).fetchall()
-        return [RoundManifest.model_validate_json(r[0]) for r in rows]
+        return [RoundManifest.model_validate_json(m) for m in self.store.latest_round_manifests()]
 
     def get(self, round_id: str) -> RoundManifest | None:
         return next((r for r in self.rounds() if r.round_id == round_id), None)
@@ -91,7 +85,30 @@ class RoundRegistry:
         if not promoted:
             return Policy(id="base", base_model=base_model)
         last = max(promoted, key=lambda r: r.finished_at or "")
-        return Policy(id=last.round_id, base_model=base_model, adapter=last.adapter, model=last.model)
+        weights = self.verified_weights(last)
+        return Policy(
+            id=last.round_id, base_model=base_model,
+            adapter=str(weights) if last.adapter else None, model=str(weights) if last.model else None,
+        )
+
+    def verified_weights(self, m: RoundManifest) -> Path:
+        """The round's adapter (or model) directory, checked against the digest taken when it
+        was trained: StoreError, one line, when it is missing or holds other weights."""
+        weights = self._locate(m)
+        fix = "restore it, or run cycle/collect with --adapter none (the base model) or --adapter DIR"
+        if not weights.is_dir():
+            raise StoreError(f"{m.round_id}'s promoted weights are missing: {weights} does not exist; {fix}")
+        if m.weights_digest is not None and tree_digest(weights) != m.weights_digest:
+            raise StoreError(f"{m.round_id}'s promoted weights in {weights} changed after it was promoted; {fix}")
+        return weights
+
+    def _locate(self, m: RoundManifest) -> Path:
+        """Rounds recorded before paths were absolute hold `<runs>/rounds/<id>/<name>` relative
+        to a working directory nobody knows: find it under this store's run directory."""
+        path = Path(m.adapter or m.model or "")
+        if path.is_absolute():
+            return path
+        return self.store.path.parent.resolve() / "rounds" / m.round_id / path.name
 
     def unfinished(self) -> list[RoundManifest]:
         return [r for r in self.rounds() if r.status not in TERMINAL]

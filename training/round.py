@@ -4,10 +4,14 @@
     paracycle schedule --every 6h --min-new-pairs 200 --config round.yaml
 
 One round at a time per run directory: a lock file (`round.lock`, an OS lock, so a crashed
-process never leaves it held) guards every round. A round that crashed or was killed is
-marked `abandoned` when the next round starts; its artefacts stay for inspection and its
-trajectories stay unconsumed, so the next round trains on them. Collection is resumable
-(deterministic thread ids per writer), so a restarted round skips the cycles already done.
+process never leaves it held) guards every round. A round that fails is marked `abandoned`
+at once, and one that was killed is marked so when the next round starts; its artefacts stay
+for inspection and its trajectories stay unconsumed, so the next round trains on them.
+Collection is resumable (deterministic thread ids per writer), so a restarted round skips the
+cycles already done. The schedule logs a failed round and goes on to its next check.
+
+Paths in manifests are absolute (the run directory is resolved first), and trained weights
+are recorded with their digest, so a promoted writer is the same directory from anywhere.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydantic import Field
 
 from paracycle.config import EngineSpec, RunConfig
 from paracycle.errors import InputError
+from paracycle.fsutil import tree_digest
 from paracycle.schemas import ArgumentStructure, Strict
 from paracycle.store import TrajectoryStore
 from paracycle.training.dpo import TrainSettings
@@ -124,7 +129,9 @@ def run_round(config_path: Path, runs_dir: Path, log: Log = print, console=None)
 class _Round:
     def __init__(self, config: RoundConfig, train_structures, holdout, runs_dir: Path, store, log: Log, console):
         self.config, self.train_structures, self.holdout = config, train_structures, holdout
-        self.runs_dir, self.store, self.log, self.console = runs_dir, store, log, console  # console: progress bars
+        # Absolute: the adapter path a promoted round leaves must mean the same from any directory.
+        self.runs_dir = runs_dir.resolve()
+        self.store, self.log, self.console = store, log, console  # console: progress bars
         self.registry = RoundRegistry(store)
 
     def run(self) -> RoundManifest:
@@ -154,6 +161,9 @@ class _Round:
             return self._finish(m, "promoted" if promote else "rejected", reasons)
         except KeyboardInterrupt:
             self._abandon(m, f"interrupted during {stage}; artefacts kept, trajectories unconsumed")
+            raise
+        except Exception as e:  # nothing is promoted; say so now rather than at the next round
+            self._abandon(m, f"failed during {stage}: {type(e).__name__}: {e}; artefacts kept, trajectories unconsumed")
             raise
 
     # -- stages ----------------------------------------------------------------------------
@@ -189,6 +199,8 @@ class _Round:
                     engine.close()
             if result.failed:
                 raise RuntimeError(f"{len(result.failed)} cycles failed: {next(iter(result.failed.values()))}")
+            if result.busy:  # their trajectories join a later round once the other process is done
+                self.log(f"collect: {len(result.busy)} cycles are being run by another process; skipped")
         m.status = "collected"
         self.registry.record(m)
 
@@ -224,10 +236,12 @@ class _Round:
         m.reference = reference_description(job)
         result = train_with_launcher(job, self.dir / "train-job.json", log=self.log)
         m.train_metrics = result.metrics
+        weights = Path(result.out).resolve()
         if s.mode == "lora":
-            m.adapter = result.out
+            m.adapter = str(weights)
         else:
-            m.model = result.out
+            m.model = str(weights)
+        m.weights_digest = tree_digest(weights)  # checked whenever the registry hands it out
         m.status = "trained"
         self.registry.record(m)
 
@@ -300,7 +314,11 @@ class _Round:
     def _abandon(self, m: RoundManifest, reason: str) -> None:
         m.status, m.decision = "abandoned", "abandoned"
         m.reasons = [*m.reasons, reason]
-        self.registry.record(m)
+        try:
+            self.registry.record(m)
+        except Exception as e:  # e.g. a full disk: the error being handled matters more
+            self.log(f"{m.round_id}: could not record it as abandoned ({type(e).__name__}: {e})")
+            return
         self.log(f"{m.round_id}: abandoned ({reason})")
 
 
@@ -354,6 +372,10 @@ def schedule(
                 finished.append(run_round(config_path, runs_dir, log=log, console=console))
             except RoundBusy as e:
                 log(f"{e}: skipped")
+            except InputError:
+                raise  # a config or store the user must fix: retrying every check would not help
+            except Exception as e:  # the round is marked abandoned; the next check may succeed
+                log(f"round failed ({type(e).__name__}: {e}); trying again at the next check")
         if max_checks is None or checks < max_checks:
             log(f"next check in {every_s:.0f}s")
             sleep(every_s)
