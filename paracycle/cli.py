@@ -263,6 +263,7 @@ def collect(
     """Run K cycles per argument structure, C at once; rerun to resume after a crash."""
     from paracycle import config as cfgmod
     from paracycle.collect import Collector, CollectResult, plan_jobs
+    from paracycle.engines.base import adapter_name
     from paracycle.loading import load_structure, structure_files
     from paracycle.progress import CollectProgress
     from paracycle.store import TrajectoryStore
@@ -272,7 +273,7 @@ def collect(
     runs_dir = cfgmod.runs_dir(runs)
     run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions, runs_dir)
     writer = run_config.writer
-    jobs = plan_jobs(structures, samples, tag=Path(writer.adapter).name if writer.adapter else None)
+    jobs = plan_jobs(structures, samples, tag=adapter_name(writer.adapter) if writer.adapter else None)
     store = TrajectoryStore(runs_dir / "trajectories.sqlite")
     done = sum(store.is_finished(j.thread_id) for j in jobs)
     err.log(f"{len(jobs)} cycles ({len(structures)} structures x {samples} samples), {done} finished earlier")

@@ -56,3 +56,21 @@ def test_tree_digest_names_content_not_location(tmp_path):
     assert tree_digest(a) == tree_digest(b)
     (b / "adapter_model.safetensors").write_bytes(b"other weights")
     assert tree_digest(a) != tree_digest(b)
+
+
+def test_two_adapters_with_one_directory_name_get_different_names_and_threads(tmp_path):
+    from paracycle.collect import plan_jobs
+    from paracycle.engines.base import adapter_name
+    from paracycle.loading import load_structure
+
+    from conftest import EXAMPLES
+
+    one, two = tmp_path / "one" / "round-0001-lora", tmp_path / "two" / "round-0001-lora"
+    for d, weights in ((one, b"run A"), (two, b"run B")):
+        d.mkdir(parents=True)
+        (d / "adapter_model.safetensors").write_bytes(weights)
+    assert adapter_name(one) != adapter_name(two)
+    assert adapter_name(one).startswith("round-0001-lora-")
+    structure = [("x", load_structure(EXAMPLES / "coral-thermal.yaml"))]
+    threads = [plan_jobs(structure, 1, tag=adapter_name(d))[0].thread_id for d in (one, two)]
+    assert threads[0] != threads[1]

@@ -198,7 +198,7 @@ def test_transformers_engine_applies_the_same_adapter(tiny_model, tiny_adapter):
     request = ChatRequest(ask("Tell me about corals."), GREEDY)
     base = TransformersEngine(tiny_model).generate([request])[0].text
     adapted_engine = TransformersEngine(tiny_model, adapter=tiny_adapter)
-    assert adapted_engine.adapter_id == tiny_adapter.name
+    assert adapted_engine.adapter_id.startswith(tiny_adapter.name + "-")  # name + digest of the weights
     assert adapted_engine.generate([request])[0].text != base
 
 

@@ -24,17 +24,18 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
-
-from paracycle.config import EngineSpec, RunConfig
-from paracycle.errors import InputError
-from paracycle.fsutil import tree_digest
-from paracycle.schemas import ArgumentStructure, Strict
-from paracycle.store import TrajectoryStore
 from paracycle.training.dpo import TrainSettings
 from paracycle.training.gate import GateSettings
 from paracycle.training.pairs import PairSettings
 from paracycle.training.registry import Policy, RoundManifest, RoundRegistry
+from pydantic import Field
+
+from paracycle.config import EngineSpec, RunConfig
+from paracycle.engines.base import adapter_name
+from paracycle.errors import InputError
+from paracycle.fsutil import tree_digest
+from paracycle.schemas import ArgumentStructure, Strict
+from paracycle.store import TrajectoryStore
 
 Log = Callable[[str], None]
 
@@ -223,8 +224,13 @@ class _Round:
         return True
 
     def _train(self, m: RoundManifest) -> None:
+        from paracycle.training.dpo import (
+            TrainJob,
+            reference_description,
+            train_with_launcher,
+        )
+
         from paracycle.models import resolve_model
-        from paracycle.training.dpo import TrainJob, reference_description, train_with_launcher
 
         base_dir, _ = resolve_model(self.config.run.writer.model, log=self.log)
         s = self.config.train
@@ -330,8 +336,9 @@ def unconsumed_trajectories(store: TrajectoryStore):
 
 def writer_tag(policy: Policy) -> str | None:
     """What collection thread ids say about the writer (as `collect --adapter DIR` does)."""
-    trained = policy.adapter or policy.model
-    return Path(trained).name if trained else None
+    if policy.adapter:
+        return adapter_name(policy.adapter)
+    return Path(policy.model).name if policy.model else None
 
 
 # -- the scheduler --------------------------------------------------------------------------

@@ -13,9 +13,11 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from paracycle.fsutil import tree_digest
 from paracycle.schemas import ParseStatus, SamplingParams
 
 # Called with the number of tokens produced since the last call; drives progress bars.
@@ -60,6 +62,15 @@ class PromptTooLong(EngineError):
 
 class EngineUnavailable(EngineError):
     """The engine did not answer (a server that is down). Work can resume once it is back."""
+
+
+def adapter_name(directory: str | Path) -> str:
+    """The one name of an adapter directory, wherever it is used (served name, recorded
+    adapter id, collection thread ids): its directory name, for people, and a digest of its
+    files, because a name alone is taken by different weights (every run directory has a
+    `round-0001-lora`; a server may already serve an adapter called that)."""
+    directory = Path(directory).resolve()
+    return f"{directory.name[:40]}-{tree_digest(directory)[:12]}"
 
 
 class Engine(ABC):

@@ -46,9 +46,9 @@ from paracycle.engines.base import (
     GenerationResult,
     PromptTooLong,
     TokenCallback,
+    adapter_name,
     parse_structured,
 )
-from paracycle.fsutil import tree_digest
 
 _RETRYABLE = {408, 429, 500, 502, 503, 504}
 MAX_BODY_BYTES = 16 << 20  # a completion is kilobytes; anything near this is a broken server
@@ -148,14 +148,14 @@ class OpenAIEngine(Engine):
         """Serve later requests with an adapter: a directory (loaded unless the server already
         serves its weights), or the name of an adapter the server serves.
 
-        A directory is served as `served_adapter_name(directory)` unless `name` is given; a
+        A directory is served as `adapter_name(directory)` unless `name` is given; a
         given name is trusted to stand for these weights."""
         if adapter is None:
             self.served_name, self.adapter_id = self.model_id, None
             return
         path = Path(str(adapter)).expanduser()
         if path.is_dir():
-            name = name or served_adapter_name(path)
+            name = name or adapter_name(path)
             if name not in self.served_models():
                 self._load_adapter(name, path.resolve())
         else:
@@ -304,14 +304,6 @@ class OpenAIEngine(Engine):
 
     def close(self) -> None:
         self.http.close()
-
-
-def served_adapter_name(directory: str | Path) -> str:
-    """The name an adapter directory is served under: its directory's name, for people, and a
-    digest of its files, because a name alone can be taken by different weights (every round
-    calls its adapter `adapter`; the server may already serve a `round-1` of its own)."""
-    directory = Path(directory).resolve()
-    return f"{directory.name[:40]}-{tree_digest(directory)[:12]}"
 
 
 def _error_message(body: bytes) -> str:

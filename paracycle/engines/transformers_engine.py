@@ -14,13 +14,19 @@ from pathlib import Path
 
 import torch
 from pydantic import BaseModel
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from paracycle.engines.base import (
     ChatRequest,
     Engine,
     GenerationResult,
     TokenCallback,
+    adapter_name,
     json_schema_of,
     parse_structured,
     render_chat,
@@ -71,7 +77,7 @@ class TransformersEngine(Engine):
             from peft import PeftModel
 
             self.model = PeftModel.from_pretrained(self.model, str(adapter))
-            self.adapter_id = Path(adapter).name
+            self.adapter_id = adapter_name(adapter)
         self.model.eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

@@ -26,6 +26,7 @@ from paracycle.engines.base import (
     EngineError,
     GenerationResult,
     TokenCallback,
+    adapter_name,
     parse_structured,
     render_chat,
 )
@@ -40,7 +41,7 @@ def vllm_available() -> bool:
 
 def _adapter_id(path: str | Path | None, name: str | None) -> str | None:
     """What trajectories record as the adapter: the given name, else the directory's."""
-    return (name or Path(path).name) if path is not None else None
+    return (name or adapter_name(path)) if path is not None else None
 
 
 @dataclass
