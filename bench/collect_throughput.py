@@ -68,8 +68,9 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
                     if messages and messages[-1]["role"] == "assistant":
                         messages, prefill = messages[:-1], messages[-1]["content"]
                     replay.append(ChatRequest(messages, g.sampling, schema=schema, prefill=prefill))
-        # Batches the collection ran: the queue's for transformers, vLLM's own steps for vLLM.
-        batches = list(collector.writer_engine.batch_sizes)
+        # Batches the collection ran (the queue's for transformers, vLLM's own steps for
+        # vLLM), taken before the replay adds its own.
+        mean_batch = result.batched_requests / result.batches if result.batches else 0.0
         # vLLM still holds the collection's prompts in its prefix cache; the replay must
         # compute its prefills as the collection did, or (a) is flattered.
         reset_prefix_cache = getattr(engine, "reset_prefix_cache", None)
@@ -88,7 +89,7 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
         "collect_tok_s": result.tokens_per_second,
         "raw_tokens": raw_tokens,
         "raw_tok_s": raw_tokens / raw_seconds,
-        "mean_batch": sum(batches) / len(batches) if batches else 0.0,
+        "mean_batch": mean_batch,
     }
 
 

@@ -299,8 +299,8 @@ def collect(
                 _close(writer_engine, reviewer_engine)
     finally:
         store.close()
-    batches = result.batch_sizes
-    batching = f", {len(batches)} engine batches of {sum(batches) / len(batches):.1f} requests on average" if batches else ""
+    batching = (f", {result.batches} engine batches of {result.batched_requests / result.batches:.1f} requests on average"
+                if result.batches else "")
     out.print(
         f"collected {result.finished} cycles, {result.skipped} finished earlier, {len(result.failed)} failed; "
         f"{result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_second:.1f} tok/s){batching}"

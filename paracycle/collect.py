@@ -52,7 +52,9 @@ class CollectResult:
     busy: dict[str, str] = field(default_factory=dict)  # thread -> why: another process runs it
     tokens: int = 0
     seconds: float = 0.0
-    batch_sizes: list[int] = field(default_factory=list)
+    batches: int = 0  # engine batches (steps, for vLLM) and the requests in them, all together
+    batched_requests: int = 0
+    largest_batch: int = 0
 
     @property
     def tokens_per_second(self) -> float:
@@ -127,10 +129,12 @@ class Collector:
         self._saver.conn.close()
         result.seconds = time.perf_counter() - started
         result.tokens = self._tokens
-        result.batch_sizes = [
-            n for e in {id(e): e for e in (self.writer_engine, self.reviewer_engine)}.values()
-            for n in getattr(e, "batch_sizes", [])
-        ]
+        for engine in {id(e): e for e in (self.writer_engine, self.reviewer_engine)}.values():
+            log = getattr(engine, "batch_log", None)  # a server batches out of our sight
+            if log is not None:
+                result.batches += log.count
+                result.batched_requests += log.requests
+                result.largest_batch = max(result.largest_batch, log.largest)
         return result
 
     # -- one thread -----------------------------------------------------------------------
