@@ -18,7 +18,7 @@ import typer
 import typer.core
 from rich.console import Console
 
-from paracycle.engines.base import EngineError
+from paracycle.engines.base import EngineError, PromptTooLong
 from paracycle.errors import InputError
 from paracycle.fsutil import write_atomic
 from paracycle.stdio import RESULTS, print_json, results_only
@@ -172,7 +172,8 @@ def _run(structure, thread, run_config, store, runs_dir):
         err.print(f"\ninterrupted: resume with `paracycle cycle ... --thread-id {thread}`")
         raise typer.Exit(130) from None
     except EngineError as e:
-        err.print(f"error: {e}\nresume with `paracycle cycle ... --thread-id {thread}`", markup=False)
+        hint = "" if isinstance(e, PromptTooLong) else f"\nresume with `paracycle cycle ... --thread-id {thread}`"
+        err.print(f"error: {e}{hint}", markup=False)
         raise typer.Exit(1) from None
     finally:
         _close(writer_engine, reviewer_engine)

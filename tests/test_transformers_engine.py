@@ -95,3 +95,32 @@ def test_different_schemas_share_one_batch(engine, monkeypatch):
     assert calls == [2]  # one generate(), a grammar per row
     assert verdict.parse_status == "ok" and other.parse_status == "ok", (verdict.text, other.text)
     assert isinstance(verdict.parsed, Verdict) and isinstance(other.parsed, Other)
+
+
+def test_a_prompt_that_cannot_fit_fails_alone_and_clearly(engine):
+    """The tiny model's context is 4096 tokens: asking for 5000 new ones cannot fit. Behind the
+    micro-batching queue only that caller fails; a caller batched beside it is served."""
+    import threading
+
+    from paracycle.engines.base import PromptTooLong
+    from paracycle.engines.batching import BatchingEngine
+
+    too_long = ChatRequest(ask("q"), SamplingParams(max_new_tokens=5000))
+    with pytest.raises(PromptTooLong, match="does not fit its context of 4096 tokens"):
+        engine.generate([too_long])
+    queue = BatchingEngine(engine, max_wait_s=0.2)
+    outcomes = {}
+
+    def call(name, request):
+        try:
+            outcomes[name] = queue.generate([request])[0].completion_tokens
+        except PromptTooLong as err:
+            outcomes[name] = err
+
+    threads = [threading.Thread(target=call, args=("long", too_long)),
+               threading.Thread(target=call, args=("short", ChatRequest(ask("q"), SamplingParams(max_new_tokens=4))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert isinstance(outcomes["long"], PromptTooLong) and 1 <= outcomes["short"] <= 4

@@ -68,6 +68,14 @@ def test_inprocess_batch_with_schema_and_prefill(vllm_engine):
     assert plain.prompt_tokens > 5 and 1 <= plain.completion_tokens <= 12
 
 
+def test_a_prompt_that_cannot_fit_is_refused_before_it_runs(vllm_engine):
+    from paracycle.engines.base import PromptTooLong
+
+    with pytest.raises(PromptTooLong, match="does not fit its context of 2048 tokens"):
+        vllm_engine.generate([ChatRequest(ask("a"), SamplingParams(max_new_tokens=2100))])
+    assert vllm_engine.generate([ChatRequest(ask("a"), GREEDY)])[0].completion_tokens > 0  # the engine is fine
+
+
 def test_inprocess_engine_batches_continuously(vllm_engine):
     """A short request that arrives while a long one is generating joins the running batch and
     comes back first; a micro-batching queue would hold it until the long one finished."""

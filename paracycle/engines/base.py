@@ -89,8 +89,24 @@ class Engine(ABC):
     ) -> list[GenerationResult]:
         """Generate one result per request, in the order given."""
 
+    def check(self, requests: Sequence[ChatRequest]) -> None:
+        """Raise `PromptTooLong` for a request that cannot fit, before it joins a batch (a
+        micro-batching queue calls this per caller, so one caller's long prompt fails only
+        that caller). Engines that know their context window check here."""
+
     def close(self) -> None:  # engines that hold processes or servers release them here
         pass
+
+
+def check_fits(prompt_tokens: int, request: ChatRequest, context: int, model_id: str) -> None:
+    """Refuse a request whose prompt plus the tokens it asks for exceed the context window,
+    the rule vLLM's server applies. Refused here, before any work, and never retried."""
+    asked = prompt_tokens + request.sampling.max_new_tokens
+    if asked > context:
+        raise PromptTooLong(
+            f"{model_id}: a prompt of {prompt_tokens} tokens plus {request.sampling.max_new_tokens} new tokens "
+            f"does not fit its context of {context} tokens (shorten the input or lower max_new_tokens)"
+        )
 
 
 def render_chat(tokenizer, request: ChatRequest) -> str:

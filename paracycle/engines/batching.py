@@ -95,6 +95,7 @@ class BatchingEngine(Engine):
     ) -> list[GenerationResult]:
         if not requests:
             return []
+        self.inner.check(requests)  # in the caller's thread: a prompt too long fails this caller only
         call = _Call(list(requests), on_tokens)
         with self._lock:
             if self._closed:

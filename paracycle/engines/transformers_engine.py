@@ -27,6 +27,7 @@ from paracycle.engines.base import (
     GenerationResult,
     TokenCallback,
     adapter_name,
+    check_fits,
     json_schema_of,
     parse_structured,
     render_chat,
@@ -79,6 +80,7 @@ class TransformersEngine(Engine):
             self.model = PeftModel.from_pretrained(self.model, str(adapter))
             self.adapter_id = adapter_name(adapter)
         self.model.eval()
+        self.context = self.model.config.max_position_embeddings
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.max_batch_size = max_batch_size
@@ -88,9 +90,15 @@ class TransformersEngine(Engine):
 
     # -- public ---------------------------------------------------------------------------
 
+    def check(self, requests: Sequence[ChatRequest]) -> None:
+        for r in requests:
+            prompt = self.tokenizer(render_chat(self.tokenizer, r), add_special_tokens=False)["input_ids"]
+            check_fits(len(prompt), r, self.context, self.model_id)
+
     def generate(
         self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None
     ) -> list[GenerationResult]:
+        self.check(requests)
         results: list[GenerationResult | None] = [None] * len(requests)
         for indices in self._batches(requests):
             batch = [requests[i] for i in indices]

@@ -27,6 +27,7 @@ from paracycle.engines.base import (
     GenerationResult,
     TokenCallback,
     adapter_name,
+    check_fits,
     parse_structured,
     render_chat,
 )
@@ -130,6 +131,7 @@ class VLLMEngine(Engine):
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         )
         self.tokenizer = self.llm.get_tokenizer()
+        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self._lora = None
         self._loras: dict[str, Any] = {}
         self._request_count = 0
@@ -198,10 +200,11 @@ class VLLMEngine(Engine):
 
         if not requests:
             return []
-        prompts = [
-            TokensPrompt(prompt_token_ids=self.tokenizer.encode(render_chat(self.tokenizer, r), add_special_tokens=False))
-            for r in requests
-        ]
+        prompts = []
+        for r in requests:
+            ids = self.tokenizer.encode(render_chat(self.tokenizer, r), add_special_tokens=False)
+            check_fits(len(ids), r, self.max_model_len, self.model_id)
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
         submission = _Submission(prompts, [self._sampling(r) for r in requests], lora, on_tokens)
         self._hand_to_driver(submission)
         results = []
