@@ -368,31 +368,19 @@ def test_collect_in_process_vllm(tiny_model, tmp_path):
 # -- the CLI on in-process vLLM: clean --json, and no orphans after SIGKILL -------------------
 
 
-def test_json_commands_print_only_json_with_vllm(tiny_model, tmp_path):
-    config = tmp_path / "short.yaml"
-    config.write_text(SHORT)
-    common = ["--engine", "auto", "--model", str(tiny_model), "--config", str(config)]  # auto: vllm is installed
-    cycle = run_cli("cycle", str(EXAMPLES / "coral-thermal.yaml"), *common, "--runs-dir", str(tmp_path / "runs"), "--json")
-    assert cycle.returncode == 0, cycle.stderr[-3000:]
-    trajectory = json.loads(cycle.stdout)  # the whole of stdout is one JSON document
-    assert trajectory["status"] == "completed" and trajectory["steps"]
-    assert "VLLMEngine" in cycle.stderr  # it ran on vLLM, whose own log went to stderr
-    review = run_cli("review", str(EXAMPLES / "paper.md"), *common, "--json")
-    assert review.returncode == 0, review.stderr[-3000:]
-    assert set(json.loads(review.stdout)) == {"review", "review_error", "structural_check", "draft"}
-
-
-def test_a_sigkilled_cycle_leaves_no_vllm_process_behind(tiny_model, tmp_path):
+def test_a_sigkilled_cycle_leaves_no_process_behind_and_resumes_to_clean_json(tiny_model, tmp_path):
+    """`cycle --engine auto` picks vLLM here. Killed with SIGKILL mid-generation, it leaves no
+    engine-core or worker process behind; resumed with --json, stdout is one JSON document
+    although vLLM logs as it starts (to stderr)."""
     import psutil
 
-    config = tmp_path / "long.yaml"  # long enough to be killed mid-generation
-    config.write_text("cycle:\n  max_revisions: 2\n")
+    config = tmp_path / "short.yaml"
+    config.write_text(SHORT)
     runs = tmp_path / "runs"
-    cycle = subprocess.Popen(
-        [sys.executable, "-m", "paracycle.cli", "cycle", str(EXAMPLES / "coral-thermal.yaml"), "--engine", "vllm",
-         "--model", str(tiny_model), "--config", str(config), "--runs-dir", str(runs)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    args = ["cycle", str(EXAMPLES / "coral-thermal.yaml"), "--engine", "auto", "--model", str(tiny_model),
+            "--config", str(config), "--runs-dir", str(runs), "--thread-id", "killed", "--json"]
+    cycle = subprocess.Popen([sys.executable, "-m", "paracycle.cli", *args],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     tree: list[psutil.Process] = []
     try:
         deadline = time.time() + 300
@@ -414,3 +402,20 @@ def test_a_sigkilled_cycle_leaves_no_vllm_process_behind(tiny_model, tmp_path):
             except psutil.Error:
                 pass
         cycle.kill()
+    assert len(stored(runs / "trajectories.sqlite")[0]) == 1  # killed before the review was stored
+
+    resumed = run_cli(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    trajectory = json.loads(resumed.stdout)  # the whole of stdout is one JSON document
+    assert trajectory["status"] == "completed" and [s["kind"] for s in trajectory["steps"]] == ["draft", "review"]
+    assert "resuming" in resumed.stderr and "VLLMEngine" in resumed.stderr
+
+
+def test_review_json_is_only_json_with_vllm(tiny_model, tmp_path):
+    config = tmp_path / "short.yaml"
+    config.write_text(SHORT)
+    review = run_cli("review", str(EXAMPLES / "paper.md"), "--engine", "auto", "--model", str(tiny_model),
+                     "--config", str(config), "--json")
+    assert review.returncode == 0, review.stderr[-3000:]
+    assert set(json.loads(review.stdout)) == {"review", "review_error", "structural_check", "draft"}
+    assert "VLLMEngine" in review.stderr
