@@ -69,6 +69,8 @@ class _Rule:
     times: int
     status: int = 0  # answer this status instead of the real response
     stall_s: float = 0.0  # or sleep this long before answering
+    location: str = ""  # or redirect (302) here
+    trickle_s: float = 0.0  # or send the real body one byte per trickle_s
 
 
 @dataclass
@@ -142,6 +144,17 @@ class FakeArxiv:
         """The next `times` matching requests wait `seconds` before answering (timeouts)."""
         with self._lock:
             self._rules.append(_Rule(path_prefix, times, stall_s=seconds))
+
+    def redirect_next(self, path_prefix: str, location: str, times: int = 1) -> None:
+        """The next `times` matching requests are redirected (302) to `location`."""
+        with self._lock:
+            self._rules.append(_Rule(path_prefix, times, location=location))
+
+    def trickle_next(self, path_prefix: str, seconds_per_byte: float, times: int = 1) -> None:
+        """The next `times` matching requests get their body one byte at a time, each byte
+        well within any per-read timeout (a slow server that never quite stalls)."""
+        with self._lock:
+            self._rules.append(_Rule(path_prefix, times, trickle_s=seconds_per_byte))
 
     def hits_for(self, path_prefix: str) -> list[str]:
         return [hit for hit in self.hits if hit.startswith(path_prefix)]
@@ -249,9 +262,12 @@ class _Handler(BaseHTTPRequestHandler):
         fake.hits.append(self.path)
         fake.user_agents.append(self.headers.get("User-Agent", ""))
         rule = fake._take_rule(self.path)
+        self.trickle_s = rule.trickle_s if rule is not None else 0.0
         if rule is not None and rule.stall_s:
             time.sleep(rule.stall_s)
-        elif rule is not None:
+        elif rule is not None and rule.location:
+            return self._redirect(rule.location)
+        elif rule is not None and rule.status:
             return self._send(rule.status, b"injected failure\n", "text/plain")
         url = urlsplit(self.path)
         if url.path == "/api/query":
@@ -275,6 +291,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, b"no source\n", "text/plain")
         self._send(200, paper.source, paper.content_type, length=paper.send_content_length)
 
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _send(self, status: int, body: bytes, content_type: str, length: bool = True) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -284,4 +306,10 @@ class _Handler(BaseHTTPRequestHandler):
             # HTTP/1.0 without a length: the body ends when the connection closes.
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(body)
+        if not self.trickle_s:
+            self.wfile.write(body)
+            return
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            time.sleep(self.trickle_s)

@@ -286,3 +286,77 @@ def test_defaults_without_env(monkeypatch):
     assert settings.api_url == "https://export.arxiv.org/api/query"
     assert settings.source_url == "https://arxiv.org/src"
     assert (settings.delay_s, settings.retries, settings.max_source_bytes) == (3.0, 3, 50 * 1024 * 1024)
+
+
+# ---- where and how long a download may go --------------------------------------------
+
+
+def test_redirect_to_another_host_is_refused(fake, tmp_path):
+    # "localhost" is this same fake server under another host name: following the redirect
+    # would succeed, so only the host check can stop it.
+    other_host = fake.base_url.replace("127.0.0.1", "localhost")
+    fake.redirect_next("/src/2401.00001", f"{other_host}/src/2401.00001v1")
+
+    (paper,) = fetch(ids=["2401.00001"], cache_dir=tmp_path, settings=settings_for(fake))
+
+    assert paper.source is None and "redirect" in paper.error and "localhost" in paper.error
+    assert fake.hits_for("/src/") == ["/src/2401.00001v1"]  # the redirect was not followed
+    assert sorted(p.name for p in (tmp_path / "2401.00001").iterdir()) == ["meta.json"]
+
+
+def test_redirect_on_the_same_host_is_followed(fake, tmp_path):
+    fake.redirect_next("/src/2401.00001", "/src/2401.00001v1?mirror=1")  # relative: same host
+
+    (paper,) = fetch(ids=["2401.00001"], cache_dir=tmp_path, settings=settings_for(fake))
+
+    assert paper.source.read_bytes() == SRC_C and paper.error is None
+    assert fake.hits_for("/src/") == ["/src/2401.00001v1", "/src/2401.00001v1?mirror=1"]
+
+
+def test_api_redirect_to_another_host_is_one_line_error(fake, tmp_path):
+    fake.redirect_next("/api/query", "http://localhost:9/api/query")
+    with pytest.raises(ArxivError, match="redirect .* to another host") as info:
+        fetch(ids=["2401.00001"], cache_dir=tmp_path, settings=settings_for(fake))
+    assert "\n" not in str(info.value)
+
+
+def test_a_trickling_download_stops_at_its_deadline(fake, tmp_path):
+    # 200 bytes at one per 50 ms: every read is far inside timeout_s, the whole takes 10 s.
+    fake.add_paper("2402.00009", title="Slow", source=b"t" * 200)
+    fake.trickle_next("/src/2402.00009", 0.05)
+    settings = settings_for(fake, download_deadline_s=1.0)
+
+    start = time.monotonic()
+    slow, good = fetch(ids=["2402.00009", "2401.00001"], cache_dir=tmp_path, settings=settings)
+
+    assert time.monotonic() - start < 4
+    assert slow.source is None and "download_deadline_s" in slow.error
+    assert good.source.read_bytes() == SRC_C  # the batch went on
+    assert len(fake.hits_for("/src/2402.00009")) == 1  # a deadline is not retried
+    assert sorted(p.name for p in (tmp_path / "2402.00009").iterdir()) == ["meta.json"]
+
+
+def test_a_trickling_download_without_length_is_not_kept_as_complete(fake, tmp_path):
+    # Without Content-Length the body "ends" when the deadline shuts the socket: a truncated
+    # body must not be renamed into place as if it were the whole archive.
+    fake.add_paper("2402.00010", title="Slow, no length", source=b"u" * 200, send_content_length=False)
+    fake.trickle_next("/src/2402.00010", 0.05)
+
+    (paper,) = fetch(ids=["2402.00010"], cache_dir=tmp_path, settings=settings_for(fake, download_deadline_s=1.0))
+
+    assert paper.source is None and "download_deadline_s" in paper.error
+    assert not (tmp_path / "2402.00010" / "source").exists()
+
+
+def test_retries_share_the_download_deadline(fake, tmp_path):
+    # Backoff 0.4, 0.8, 1.6... s: without one deadline for all attempts, six attempts of a
+    # failing source would take over 12 s.
+    fake.fail_next("/src/2401.00001", 503, times=10)
+    settings = settings_for(fake, retries=5, backoff_s=0.4, download_deadline_s=1.0)
+
+    start = time.monotonic()
+    (paper,) = fetch(ids=["2401.00001"], cache_dir=tmp_path, settings=settings)
+
+    assert time.monotonic() - start < 3
+    assert paper.source is None and "download_deadline_s" in paper.error
+    assert len(fake.hits_for("/src/")) <= 2  # at 0 s and 0.4 s; the next would start after 1 s

@@ -29,6 +29,11 @@ Design
   raw stream, so `source` holds what arXiv serves (usually a .tar.gz, sometimes a gzipped
   single .tex, occasionally a PDF). Readers should sniff magic bytes rather than trust the
   content type.
+* Bounds. A redirect is followed only to the same host (http -> https on arxiv.org is fine;
+  a redirect elsewhere makes that paper's source unavailable, or the search an ArxivError),
+  so the configured server is the only one ever contacted. A source download has a total
+  deadline (`download_deadline_s`) besides the per-read timeout: a server that trickles
+  bytes is cut off when it passes, and the paper's source is unavailable for this run.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import arxiv
 import requests
@@ -82,6 +89,7 @@ class ArxivSettings(Strict):
     retries: int = Field(default=3, ge=0, description="retries after the first attempt")
     backoff_s: float = Field(default=2.0, ge=0, description="wait before the first retry; doubles")
     timeout_s: float = Field(default=30.0, gt=0, description="per request (connect, and between bytes)")
+    download_deadline_s: float = Field(default=600.0, gt=0, description="total time one source download may take")
     max_source_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     page_size: int = Field(default=50, ge=1, le=2000)
 
@@ -258,6 +266,8 @@ class _Client(arxiv.Client):
             if _transient_status(err.status):
                 raise _Transient(url, status=err.status) from err
             raise ArxivError(f"arXiv answered HTTP {err.status} for {url}; check the query or ids") from err
+        except _RedirectRefused as err:
+            raise ArxivError(str(err)) from err
         except arxiv.UnexpectedEmptyPageError as err:
             # arXiv sporadically returns an empty page mid-way; arxiv.py documents retrying.
             raise _Transient(url, reason="an unexpectedly empty page of results") from err
@@ -286,8 +296,12 @@ def _complete(
         cache.source(meta.id).unlink(missing_ok=True)
         cache.write_meta(meta)
     url = f"{settings.source_url.rstrip('/')}/{meta.id}" + (f"v{meta.version}" if meta.version else "")
+    # One deadline for every attempt: retries must not multiply it.
+    deadline = time.monotonic() + settings.download_deadline_s
     try:
-        content_type = _with_retries(settings, lambda: _download(session, settings, url, cache.source(meta.id)))
+        content_type = _with_retries(
+            settings, lambda: _download(session, settings, url, cache.source(meta.id), deadline)
+        )
     except _Unavailable as err:
         return FetchedPaper(meta, None, str(err), cached=False)
     except _Exhausted as err:
@@ -300,23 +314,53 @@ def _complete(
     return FetchedPaper(meta, cache.source(meta.id), None, cached=False)
 
 
-def _download(session: _PoliteSession, settings: ArxivSettings, url: str, dest: Path) -> str | None:
+def _download(
+    session: _PoliteSession, settings: ArxivSettings, url: str, dest: Path, deadline: float
+) -> str | None:
     """One attempt: stream `url` into dest.partial, rename on success. Returns the content type."""
     limit = settings.max_source_bytes
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _Unavailable(_too_slow(url, settings.download_deadline_s))
     try:
         # identity: store the bytes as served, not a transparently un-gzipped copy.
-        with session.get(url, stream=True, headers={"Accept-Encoding": "identity"}) as resp:
+        timeout = min(settings.timeout_s, left)  # no read may outlast the deadline either
+        with session.get(url, stream=True, headers={"Accept-Encoding": "identity"}, timeout=timeout) as resp:
             _check_source_status(resp, url)
             declared = resp.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise _Unavailable(_too_large(url, limit))
-            _stream_to(resp, dest, limit, url)
+            with _Deadline(resp, deadline, settings.download_deadline_s) as clock:
+                _stream_to(resp, dest, limit, url, clock)
             return resp.headers.get("Content-Type")
     except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
+        if time.monotonic() >= deadline:  # the deadline cut the connection; not worth a retry
+            raise _Unavailable(_too_slow(url, settings.download_deadline_s)) from err
         # raw.stream raises urllib3's own errors (read timeout, connection cut mid-body).
         raise _Transient(url, reason=_one_line(err), network=True) from err
     finally:
         session.mark()  # the body is read now: space the next request from here
+
+
+class _Deadline:
+    """Shuts the response's socket down when `deadline` passes, so that a read blocked on a
+    server trickling one byte at a time (each within the per-read timeout) ends there too."""
+
+    def __init__(self, resp: requests.Response, deadline: float, seconds: float):
+        self.deadline, self.seconds = deadline, seconds
+        abort = getattr(resp.raw, "shutdown", None) or resp.close  # shutdown(): urllib3 >= 2.3
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), abort)
+        self._timer.daemon = True
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
 
 
 def _check_source_status(resp: requests.Response, url: str) -> None:
@@ -329,8 +373,8 @@ def _check_source_status(resp: requests.Response, url: str) -> None:
     raise _Unavailable(f"source download refused: HTTP {resp.status_code} for {url}")
 
 
-def _stream_to(resp: requests.Response, dest: Path, limit: int, url: str) -> None:
-    """Copy the raw body into dest atomically, aborting past `limit` bytes."""
+def _stream_to(resp: requests.Response, dest: Path, limit: int, url: str, clock: _Deadline) -> None:
+    """Copy the raw body into dest atomically, aborting past `limit` bytes or the deadline."""
     size = 0
     with atomic_file(dest) as out:
         # decode_content=False: count and keep the bytes on the wire (Content-Length may lie
@@ -339,11 +383,21 @@ def _stream_to(resp: requests.Response, dest: Path, limit: int, url: str) -> Non
             size += len(chunk)
             if size > limit:
                 raise _Unavailable(_too_large(url, limit))
+            if clock.passed():
+                raise _Unavailable(_too_slow(url, clock.seconds))
             out.write(chunk)
+        # A body without Content-Length ends when the connection does: the deadline's
+        # shutdown looks like the end, and must not be kept as a complete file.
+        if clock.passed():
+            raise _Unavailable(_too_slow(url, clock.seconds))
 
 
 def _too_large(url: str, limit: int) -> str:
     return f"source larger than max_source_bytes ({limit} bytes) at {url}; not kept"
+
+
+def _too_slow(url: str, deadline_s: float) -> str:
+    return f"source download from {url} took longer than download_deadline_s ({deadline_s:g} s); not kept"
 
 
 # --------------------------------------------------------------------------------------
@@ -374,6 +428,10 @@ class _Transient(Exception):
 
 class _Unavailable(Exception):
     """This paper's source cannot be had; the batch goes on without it."""
+
+
+class _RedirectRefused(_Unavailable):
+    """The server redirected to another host; nothing is sent there."""
 
 
 class _Exhausted(Exception):
@@ -436,12 +494,26 @@ class _PoliteSession(requests.Session):
     def mark(self) -> None:
         self._last = time.monotonic()
 
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """requests asks this before following any redirect: one to another host is refused
+        (it would send our requests, and trust, to a server nobody configured)."""
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            destination = urljoin(resp.url, target)
+            if _host(destination) != _host(resp.url):
+                raise _RedirectRefused(f"refused a redirect from {resp.url} to another host ({destination})")
+        return target
+
     def _wait_turn(self) -> None:
         if self._last is None:
             return
         remaining = self._delay - (time.monotonic() - self._last)
         if remaining > 0:
             time.sleep(remaining)
+
+
+def _host(url: str) -> str | None:
+    return urlsplit(url).hostname  # lower-cased; the port and scheme may change
 
 
 # --------------------------------------------------------------------------------------

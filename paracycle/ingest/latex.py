@@ -48,8 +48,17 @@ Parsing is regular expressions plus a small recursive converter, not a TeX engin
   (`thebibliography`, a "References"/"Bibliography" section) and acknowledgement
   environments are dropped; sections after `\appendix` are named "Appendix: <name>".
 
-Whatever the parser could not do goes to `PaperSections.notes`, in words. Only archive
-safety (`UnsafeArchive`) and a source without LaTeX (`NoLatex`) raise; odd LaTeX never does.
+Whatever the parser could not do goes to `PaperSections.notes`, in words (each note once,
+at most MAX_NOTES, the rest counted). Only archive safety (`UnsafeArchive`) and a source
+without LaTeX (`NoLatex`) raise; odd LaTeX never does.
+
+Cost. The input is hostile, so every step is linear in its size. "Where does this group
+close?" (braces, brackets, environments, \iffalse) is answered from a per-string index
+built in one pass (`_Nesting`), not by a scan to the end per opener, which made repeated
+unclosed openers quadratic; regular expressions never give two quantifiers the same
+characters (possessive where they could); macro expansion stops before a pass outgrows its
+limit rather than after. The ingest pipeline still runs this parser in a child process with
+a time and memory limit (sandbox.py), as the backstop for whatever this misses.
 """
 
 from __future__ import annotations
@@ -60,9 +69,15 @@ import re
 import shutil
 import tarfile
 import tempfile
+import threading
 import unicodedata
 import zlib
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from paracycle.errors import InputError
@@ -340,15 +355,16 @@ _IFFALSE = re.compile(r"\\iffalse(?![a-zA-Z])")
 # Conditionals nest inside a skipped \iffalse block; \ifthenelse and \iff are not TeX
 # conditionals (a macro and a math symbol).
 _CONDITIONAL = re.compile(r"\\(if(?!thenelse|f(?![a-zA-Z]))[a-zA-Z]*|fi|else)(?![a-zA-Z])")
-_COMMENT_ENV = re.compile(r"\\begin\s*\{comment\}.*?\\end\s*\{comment\}", re.S)
+_COMMENT_BEGIN = re.compile(r"\\begin\s*\{comment\}")
+_COMMENT_END = re.compile(r"\\end\s*\{comment\}")
 
 
 def strip_comments(tex: str, notes: list[str] | None = None) -> str:
     """`tex` without comments, `\\iffalse...\\fi` blocks and comment environments."""
     tex = _COMMENT.sub(lambda m: m.group(1), tex)
     tex = _drop_iffalse(tex, notes)
-    tex = _COMMENT_ENV.sub("", tex)
-    if notes is not None and re.search(r"\\begin\s*\{comment\}", tex):
+    tex = _drop_comment_envs(tex)
+    if notes is not None and _COMMENT_BEGIN.search(tex):
         notes.append("an unclosed comment environment was kept as text")
     return tex
 
@@ -356,27 +372,56 @@ def strip_comments(tex: str, notes: list[str] | None = None) -> str:
 def _drop_iffalse(tex: str, notes: list[str] | None) -> str:
     out: list[str] = []
     pos = 0
+    conditionals: _Nesting | None = None  # built at the first \iffalse: most sources have none
+    unclosed = False
     while match := _IFFALSE.search(tex, pos):
+        if conditionals is None:
+            conditionals = _Nesting(_conditional_tokens(tex))
         out.append(tex[pos : match.start()])
-        depth, else_at, end = 1, None, None
-        for token in _CONDITIONAL.finditer(tex, match.end()):
-            word = token.group(1)
-            if word == "fi":
-                depth -= 1
-                if depth == 0:
-                    end = token
-                    break
-            elif word == "else":
-                else_at = token.end() if depth == 1 else else_at
-            else:
-                depth += 1
-        if end is None:  # TeX would fail here; keep the text and say so
-            if notes is not None:
-                notes.append("an \\iffalse without a matching \\fi was ignored")
+        fi = conditionals.closer(match.end())
+        if fi is None:  # TeX would fail here; keep the text and say so
+            unclosed = True
             pos = match.end()
             continue
+        fi_start = conditionals.starts[fi]
+        else_at = _else_branch(tex, match.end(), fi_start)
         if else_at is not None:
-            out.append(tex[else_at : end.start()])
+            out.append(tex[else_at:fi_start])
+        pos = conditionals.ends[fi]
+    if unclosed and notes is not None:
+        notes.append("an \\iffalse without a matching \\fi was ignored")
+    out.append(tex[pos:])
+    return "".join(out)
+
+
+def _conditional_tokens(tex: str) -> Iterator[tuple[int, int, int]]:
+    for token in _CONDITIONAL.finditer(tex):
+        if token.group(1) != "else":
+            yield token.start(), token.end(), -1 if token.group(1) == "fi" else 1
+
+
+def _else_branch(tex: str, start: int, stop: int) -> int | None:
+    """Where the last \\else of the \\iffalse block tex[start:stop] ends (not a nested one's)."""
+    depth, else_at = 1, None
+    for token in _CONDITIONAL.finditer(tex, start, stop):
+        word = token.group(1)
+        if word == "else":
+            else_at = token.end() if depth == 1 else else_at
+        else:
+            depth += -1 if word == "fi" else 1
+    return else_at
+
+
+def _drop_comment_envs(tex: str) -> str:
+    """Every `\\begin{comment}...\\end{comment}` removed (the first \\end closes it). Once one
+    has no \\end after it none of the later ones has, so the search stops there."""
+    out: list[str] = []
+    pos = 0
+    while begin := _COMMENT_BEGIN.search(tex, pos):
+        end = _COMMENT_END.search(tex, begin.end())
+        if end is None:
+            break
+        out.append(tex[pos : begin.start()])
         pos = end.end()
     out.append(tex[pos:])
     return "".join(out)
@@ -477,15 +522,50 @@ def parse_source(archive: Path, workdir: Path, **limits: int) -> PaperSections:
         shutil.rmtree(dest)
     root = extract_archive(Path(archive), dest, **limits)
     main = find_main_tex(root)
-    notes: list[str] = []
+    notes = Notes()
     tex = inline_inputs(main, root, notes=notes)
-    parsed = parse_latex(tex)
-    return parsed.model_copy(
-        update={
-            "main_file": main.resolve().relative_to(root.resolve()).as_posix(),
-            "notes": notes + parsed.notes,
-        }
-    )
+    parsed = parse_latex(tex, notes=notes)
+    return parsed.model_copy(update={"main_file": text_name(main.resolve().relative_to(root.resolve()).as_posix())})
+
+
+def text_name(name: str) -> str:
+    """A file name as valid text. Tar keeps name bytes that are not UTF-8 as surrogate
+    escapes, which cannot be written as UTF-8 or JSON; they become U+FFFD."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no decoder produced
+        raw = name.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+MAX_NOTES = 50
+
+
+class Notes(list):
+    """What the parser could not do: each note once, and at most `limit` of them; the rest
+    are only counted. A source that repeats one problem (or names a thousand missing files)
+    must not grow the list, the manifest and the analyst's prompt with it. Use append or
+    extend (`+=` would bypass the cap); `final()` is the list to store."""
+
+    def __init__(self, limit: int = MAX_NOTES):
+        super().__init__()
+        self.limit, self.dropped = limit, 0
+
+    def append(self, note: str) -> None:
+        if note in self:
+            return
+        if len(self) < self.limit:
+            super().append(note)
+        else:
+            self.dropped += 1
+
+    def extend(self, notes: Iterable[str]) -> None:
+        for note in notes:
+            self.append(note)
+
+    def final(self) -> list[str]:
+        more = [f"{self.dropped} more notes were left out"] if self.dropped else []
+        return [*self, *more]
 
 
 _LABEL = re.compile(r"\\label\s*\{([^{}]*)\}")
@@ -496,9 +576,19 @@ _INTRODUCTION = re.compile(r"^introduction\b")
 _REFERENCES = frozenset({"references", "reference", "bibliography", "literature cited"})
 
 
-def parse_latex(tex: str) -> PaperSections:
-    """Title, abstract, introduction paragraphs, other sections, floats and labels."""
-    notes: list[str] = []
+def parse_latex(tex: str, *, notes: Notes | None = None) -> PaperSections:
+    """Title, abstract, introduction paragraphs, other sections, floats and labels.
+
+    `notes` holds what earlier stages (inlining) noted, so one cap covers the paper.
+    """
+    notes = Notes() if notes is None else notes
+    try:
+        return _parse_latex(tex, notes)
+    finally:
+        _clear_indexes()  # they hold this paper's strings
+
+
+def _parse_latex(tex: str, notes: Notes) -> PaperSections:
     tex = strip_comments(tex.replace(_GAP, ""), notes)
     macros, tex = _collect_macros(tex)
     tex = _expand_macros(tex, macros, notes)
@@ -531,7 +621,7 @@ def parse_latex(tex: str) -> PaperSections:
         sections=sections,
         floats=floats,
         labels=labels,
-        notes=notes,
+        notes=notes.final(),
     )
 
 
@@ -614,6 +704,8 @@ _PROTECTED = frozenset(
 # Bodies that program TeX rather than stand for text are not expanded.
 _PROGRAMMING = re.compile(r"\\(def|gdef|edef|let|newcommand|renewcommand|csname|expandafter|if[a-zA-Z]*|fi)(?![a-zA-Z])|@")
 _MAX_EXPANSION_PASSES = 8
+_MAX_PARAMETER_TEXT = 40  # "#1#2" or a delimited "#1.#2"; longer means not a definition we read
+_MAX_NAME_GROUP = 100  # "{\name}" in \newcommand{\name}
 
 
 def _collect_macros(tex: str) -> tuple[dict[str, _Macro], str]:
@@ -643,15 +735,20 @@ def _parse_definition(tex: str, match: re.Match[str]) -> tuple[str, _Macro | Non
     kind, i = match.group(1), _skip_space(tex, match.end())
     if kind.endswith("def"):
         name = _CONTROL.match(tex, i)
-        brace = tex.find("{", name.end()) if name else -1
-        if name is None or brace < 0 or brace - name.end() > 40 or (close := _match_brace(tex, brace)) < 0:
+        # The parameter text is short; looking further for the body's "{" would scan to the
+        # end of the text once per unreadable \def.
+        brace = tex.find("{", name.end(), name.end() + _MAX_PARAMETER_TEXT + 1) if name else -1
+        if name is None or brace < 0 or (close := _match_brace(tex, brace)) < 0:
             return None
         params = tex[name.end() : brace].strip()
         simple = re.fullmatch(r"(?:#\d)*", params) is not None  # delimited parameters are not
         return name.group(1), _Macro(params.count("#"), tex[brace + 1 : close]) if simple else None, close + 1
     if tex.startswith("{", i):
         close = _match_brace(tex, i)
-        name = _CONTROL.fullmatch(tex[i + 1 : close].strip()) if close > 0 else None
+        # A name is short: slicing a long group only to find it is not one would copy the
+        # rest of the text for every \newcommand{ nested in it.
+        short = 0 < close - i <= _MAX_NAME_GROUP
+        name = _CONTROL.fullmatch(tex[i + 1 : close].strip()) if short else None
         after = close + 1
     else:
         name = _CONTROL.match(tex, i)
@@ -660,13 +757,13 @@ def _parse_definition(tex: str, match: re.Match[str]) -> tuple[str, _Macro | Non
         return None
     nargs_text, after, _ = _optional(tex, after)
     default, after, _ = _optional(tex, after) if kind != "DeclareMathOperator" else (None, after, True)
-    if not _next_is_brace(tex, after):
-        return None
-    body, end, ok = _group(tex, after)
-    if not ok:
+    brace = _skip_space(tex, after)
+    # An unclosed body is unreadable; checked before slicing, as the next \newcommand
+    # inside it is read again.
+    if not tex.startswith("{", brace) or (close := _match_brace(tex, brace)) < 0:
         return None
     nargs = int(nargs_text) if nargs_text and nargs_text.strip().isdigit() else 0
-    return name.group(1), _Macro(min(nargs, 9), body, default), end
+    return name.group(1), _Macro(min(nargs, 9), tex[brace + 1 : close], default), close + 1
 
 
 def _expand_macros(tex: str, macros: dict[str, _Macro], notes: list[str]) -> str:
@@ -676,19 +773,42 @@ def _expand_macros(tex: str, macros: dict[str, _Macro], notes: list[str]) -> str
     pattern = re.compile(r"\\(" + "|".join(map(re.escape, names)) + r")(?![a-zA-Z])")
     limit = max(4 * len(tex), len(tex) + MB)  # a self-multiplying macro stops here
     for _ in range(_MAX_EXPANSION_PASSES):
-        expanded = _expand_once(tex, pattern, macros)
-        if expanded == tex:
-            return tex
-        if len(expanded) > limit:
+        try:
+            expanded = _expand_once(tex, pattern, macros, limit)
+        except _TooLong:
             notes.append("macro expansion stopped: the text kept growing (a recursive macro?)")
+            return tex
+        if expanded == tex:
             return tex
         tex = expanded
     notes.append(f"macro expansion stopped after {_MAX_EXPANSION_PASSES} passes (a recursive macro?)")
     return tex
 
 
-def _expand_once(tex: str, pattern: re.Pattern[str], macros: dict[str, _Macro]) -> str:
-    out: list[str] = []
+class _TooLong(Exception):
+    """A pass of macro expansion would produce more than its limit."""
+
+
+class _Output:
+    """The pieces of one expansion pass, measured as they come: the limit is enforced before
+    the text exists (a body holding a thousand copies of another macro grows a thousandfold
+    per pass, so checking the finished pass let a 139 KB file reach 2 GB). A piece costs at
+    least 1, so empty substitutions cannot pile up unbounded either."""
+
+    def __init__(self, limit: int):
+        self.parts: list[str] = []
+        self.size, self.limit = 0, limit
+
+    def add(self, piece: str) -> None:
+        self.size += max(len(piece), 1)
+        if self.size > self.limit:
+            raise _TooLong
+        if piece:
+            self.parts.append(piece)
+
+
+def _expand_once(tex: str, pattern: re.Pattern[str], macros: dict[str, _Macro], limit: int) -> str:
+    out = _Output(limit)
     pos = 0
     while match := pattern.search(tex, pos):
         macro, i = macros[match.group(1)], match.end()
@@ -700,20 +820,28 @@ def _expand_once(tex: str, pattern: re.Pattern[str], macros: dict[str, _Macro]) 
         while len(args) < macro.nargs:
             arg, i, _ = _group(tex, i)
             args.append(arg)
-        out += [tex[pos : match.start()], _substitute(macro.body, args)]
+        out.add(tex[pos : match.start()])
+        _substitute(macro.body, args, out)
         pos = i
-    out.append(tex[pos:])
-    return "".join(out)
+    out.add(tex[pos:])
+    return "".join(out.parts)
 
 
-def _substitute(body: str, args: list[str]) -> str:
-    def one(m: re.Match[str]) -> str:
-        if m.group(1) == "#":
-            return "#"
-        n = int(m.group(1))
-        return args[n - 1] if 1 <= n <= len(args) else ""
+_PARAMETER = re.compile(r"#(#|\d)")
 
-    return re.sub(r"#(#|\d)", one, body)
+
+def _substitute(body: str, args: list[str], out: _Output) -> None:
+    """`body` with #1..#9 replaced by `args` (missing ones by nothing) and ## by #."""
+    pos = 0
+    for match in _PARAMETER.finditer(body):
+        out.add(body[pos : match.start()])
+        if match.group(1) == "#":
+            out.add("#")
+        else:
+            n = int(match.group(1))
+            out.add(args[n - 1] if 1 <= n <= len(args) else "")
+        pos = match.end()
+    out.add(body[pos:])
 
 
 # --------------------------------------------------------------------------------------
@@ -787,18 +915,18 @@ def _take_floats(sections: list[_RawSection], notes: list[str]) -> list[_RawFloa
     counters = {"figure": 0, "table": 0}
     for index, section in enumerate(sections):
         out: list[str] = []
-        pos = 0
+        kept = pos = 0  # the text up to `kept` is in `out`; the search goes on from `pos`
         while match := _FLOAT_BEGIN.search(section.body, pos):
             span = _env_span(section.body, match.group(1), match.end())
-            if span is None:
+            if span is None:  # the search moves on; the text, this \begin included, stays
                 notes.append(f"an unclosed \\begin{{{match.group(1)}}} was left in the text")
                 pos = match.end()
                 continue
             content = section.body[match.end() : span[0]]
             floats += _captions(_drop_envs(content, _SUBFLOAT_ENV), match.group(2), counters, index)
-            out += [section.body[pos : match.start()], _GAP]
-            pos = span[1]
-        out.append(section.body[pos:])
+            out += [section.body[kept : match.start()], _GAP]
+            kept = pos = span[1]
+        out.append(section.body[kept:])
         section.body = "".join(out)
     return floats
 
@@ -806,7 +934,8 @@ def _take_floats(sections: list[_RawSection], notes: list[str]) -> list[_RawFloa
 def _captions(content: str, env_kind: str, counters: dict[str, int], section: int) -> list[_RawFloat]:
     """One float per numbered \\caption (a figure may hold two side by side)."""
     found: list[tuple[int, str, str]] = []  # (start, kind, caption LaTeX)
-    for match in _CAPTION.finditer(content):
+    pos = 0
+    while match := _CAPTION.search(content, pos):
         i, kind = match.end(), env_kind
         starred = content.startswith("*", _skip_space(content, i))
         if starred:
@@ -815,17 +944,25 @@ def _captions(content: str, env_kind: str, counters: dict[str, int], section: in
             kind_text, i, _ = _group(content, i)
             kind = "table" if "table" in kind_text else "figure"
         _, i, _ = _optional(content, i)
-        caption, _, _ = _group(content, i)
+        caption, i, _ = _group(content, i)
         if not starred:  # \caption* is unnumbered
             found.append((match.start(), kind, caption))
+        # Past the caption: an unclosed one runs to the paragraph's end, and reading every
+        # \caption inside it again would copy the rest of the paragraph once per caption.
+        pos = max(i, match.end())
     labels = [(m.start(), m.group(1).strip()) for m in _LABEL.finditer(content)]
+    at = [start for start, _ in labels]
     floats = []
     for n, (start, kind, caption) in enumerate(found):
         stop = found[n + 1][0] if n + 1 < len(found) else len(content)
-        after = [key for at, key in labels if start <= at < stop]
-        before = [key for at, key in labels if at < start] if len(found) == 1 else []
+        first_after = bisect_left(at, start)  # labels are in order: no scan per caption
+        if first_after < len(at) and at[first_after] < stop:
+            label = labels[first_after][1]
+        elif len(found) == 1 and first_after > 0:  # a lone caption may follow its label
+            label = labels[0][1]
+        else:
+            label = None
         counters[kind] += 1
-        label = (after or before or [None])[0]
         floats.append(_RawFloat(kind, counters[kind], label, caption, section))
     return floats
 
@@ -850,7 +987,7 @@ def _reference_targets(sections: list[_RawSection], floats: list[_RawFloat]) -> 
             if section.body.startswith("*", i):
                 continue
             _, i, _ = _optional(section.body, i)
-            _, i, _ = _group(section.body, i)
+            i = _group_end(section.body, i)
             if match.group(1) == "subsection":
                 sub, subsub = sub + 1, 0
                 number = f"{section.number}.{sub}"
@@ -874,10 +1011,188 @@ def _reference_targets(sections: list[_RawSection], floats: list[_RawFloat]) -> 
 # when paragraphs are assembled.
 _GAP = "\x00"
 _CONTROL = re.compile(r"\\([a-zA-Z]+|[\s\S])")
-_BRACE_TOKEN = re.compile(r"\\[\s\S]|[{}]")
-_BRACKET_TOKEN = re.compile(r"\\[\s\S]|[{}\]]")
-_SPACE = re.compile(r"[ \t]*(?:\n[ \t]*(?![\n \t]))?")
+# Possessive: a line of spaces followed by a blank line is given up in one step.
+_SPACE = re.compile(r"[ \t]*+(?:\n[ \t]*+(?![\n \t]))?")
 _BLANK_LINE = re.compile(r"\n\s*\n")
+# The next brace or ']' that is not escaped, with the text before it skipped in C. The
+# alternatives never overlap and the loop is possessive, so a search never backtracks; the
+# `\\?\Z` branch lets the tail without any brace match once instead of failing from every
+# position.
+_NEXT_BRACE = re.compile(r"(?:[^\\{}\]]++|\\[\s\S])*+(?:([{}\]])|\\?\Z)")
+_MAX_VERB = 1000  # TeX ends \verb at the line; no real argument comes near this
+# How far the readers below scan before they ask the string's index instead.
+_SHORT_SCAN = 32  # tokens
+_SHORT_FIND = 2048  # characters
+_SHORT_OPTIONAL = 256  # characters: [t], [width=0.5\linewidth], [see][p. 3]
+
+
+class _Nesting:
+    """Openers (+1) and closers (-1) of one kind in one string, indexed in a single pass.
+
+    A scan from an opener to its closer is linear, but hostile sources repeat an unclosed
+    opener (`{`, `[`, `\\begin{figure}`, `\\iffalse`) thousands of times, and one scan to
+    the end of the text per opener is quadratic: a 335-byte archive took 16 s. Here
+    `closer(pos)` answers in O(log n) what a scan starting at `pos` with depth 1 would
+    find: the first later token at which the running depth falls below the depth at `pos`.
+    """
+
+    def __init__(self, tokens: Iterable[tuple[int, int, int]]):
+        self.starts, self.ends = array("q"), array("q")
+        self.depths = array("q")  # the running depth before each token ("slot")
+        self._falls = array("q")  # slot -> the first token that falls below it, or -1
+        waiting_depths, waiting_slots = array("q"), array("q")  # non-decreasing depths
+        depth = 0
+        for index, (start, end, step) in enumerate(tokens):
+            self.starts.append(start)
+            self.ends.append(end)
+            self.depths.append(depth)
+            self._falls.append(-1)
+            waiting_depths.append(depth)
+            waiting_slots.append(index)
+            depth += step
+            while waiting_depths and waiting_depths[-1] > depth:
+                waiting_depths.pop()
+                self._falls[waiting_slots.pop()] = index
+        self.depths.append(depth)  # the slot after the last token never closes
+        self._falls.append(-1)
+
+    def _slot(self, pos: int) -> int:
+        return bisect_left(self.starts, pos)
+
+    def depth_at(self, pos: int) -> int:
+        """The running depth just before `pos`."""
+        return self.depths[self._slot(pos)]
+
+    def closer(self, pos: int) -> int | None:
+        """The index of the token closing a group whose content starts at `pos`, or None."""
+        token = self._falls[self._slot(pos)]
+        return token if token >= 0 else None
+
+
+class _TextIndex:
+    """What the readers below ask of one string, answered without rescanning it: braces
+    (`{`/`}`, escapes skipped) and unescaped `]` by brace depth, environments, paragraph
+    ends, last occurrences. Each part is built on first use, in one pass."""
+
+    def __init__(self, s: str):
+        self.s = s
+        # Built whole, then assigned: two threads parsing the same string only repeat work.
+        self._braces: tuple[_Nesting, dict[int, array]] | None = None
+        self._environments: dict[str, _Nesting] = {}
+        self._blank = (0, -1)  # (searched from, found at)
+        self._last: dict[str, int] = {}
+
+    @property
+    def braces(self) -> _Nesting:
+        return self._brace_index()[0]
+
+    def _brace_index(self) -> tuple[_Nesting, dict[int, array]]:
+        if self._braces is None:
+            brackets: dict[int, array] = {}  # brace depth -> positions of ']' at that depth
+            self._braces = (_Nesting(_brace_tokens(self.s, brackets)), brackets)
+        return self._braces
+
+    def environment(self, env: str) -> _Nesting:
+        nesting = self._environments.get(env)
+        if nesting is None:
+            tokens = _env_pattern(env).finditer(self.s)
+            nesting = _Nesting((m.start(), m.end(), 1 if m.group(1) == "begin" else -1) for m in tokens)
+            self._environments[env] = nesting
+        return nesting
+
+    def bracket_closer(self, pos: int) -> int | None:
+        """The first `]` from `pos` on at the brace depth of `pos`, before a `}` closes a
+        group opened before `pos`; None if there is none."""
+        braces, brackets = self._brace_index()
+        candidates = brackets.get(braces.depth_at(pos))
+        k = bisect_left(candidates, pos) if candidates else 0
+        if not candidates or k == len(candidates):
+            return None
+        fall = braces.closer(pos)
+        limit = braces.starts[fall] if fall is not None else len(self.s)
+        return candidates[k] if candidates[k] < limit else None
+
+    def find(self, sub: str, pos: int) -> int:
+        """s.find(sub, pos); past the last occurrence the answer is known without a scan
+        (each of many unmatched `\\[` would otherwise search to the end)."""
+        last = self._last.get(sub)
+        if last is None:
+            last = self._last[sub] = self.s.rfind(sub)
+        return self.s.find(sub, pos) if pos <= last else -1
+
+    def paragraph_end(self, pos: int) -> int:
+        """Where the first blank line at or after `pos` starts (len(s) if none).
+
+        The last search is remembered: a search from any position up to the blank line it
+        found finds the same one, so many unclosed groups in one paragraph cost one scan.
+        """
+        searched_from, found_at = self._blank
+        if not searched_from <= pos <= found_at:
+            blank = _BLANK_LINE.search(self.s, pos)
+            searched_from, found_at = pos, blank.start() if blank else len(self.s)
+            self._blank = (searched_from, found_at)  # one tuple: replaced atomically
+        return found_at
+
+
+def _brace_tokens(s: str, brackets: dict[int, array]) -> Iterator[tuple[int, int, int]]:
+    depth = 0
+    for match in _NEXT_BRACE.finditer(s):
+        token, at = match.group(1), match.start(1)
+        if token == "{":
+            depth += 1
+            yield at, at + 1, 1
+        elif token == "}":
+            depth -= 1
+            yield at, at + 1, -1
+        elif token == "]":
+            brackets.setdefault(depth, array("q")).append(at)
+
+
+class _Reading(threading.local):
+    """The strings the converter is reading, innermost last, each with its index. An index
+    kept only in the LRU below would be evicted by a deep or wide subtree and rebuilt after
+    each one: quadratic. A string being read keeps its index until it is done."""
+
+    def __init__(self):
+        self.stack: list[list] = []  # [string, _TextIndex or None]
+
+
+_READING = _Reading()
+
+
+def _text_index(s: str) -> _TextIndex:
+    stack = _READING.stack
+    if stack and stack[-1][0] is s:
+        if stack[-1][1] is None:
+            stack[-1][1] = _TextIndex(s)
+        return stack[-1][1]
+    return _cached_text_index(s)
+
+
+# Strings are hashed once (CPython caches a str's hash) and compared by identity first, so
+# a lookup is cheap even for the whole paper. parse_latex clears the cache when it ends.
+@lru_cache(maxsize=32)
+def _cached_text_index(s: str) -> _TextIndex:
+    return _TextIndex(s)
+
+
+@contextmanager
+def _reading(s: str) -> Iterator[None]:
+    _READING.stack.append([s, None])
+    try:
+        yield
+    finally:
+        _READING.stack.pop()
+
+
+def _clear_indexes() -> None:
+    _cached_text_index.cache_clear()
+
+
+def _window_end(s: str, start: int, size: int = _SHORT_FIND) -> int:
+    """Where a short scan from `start` stops: a scan to the end of the text once per
+    unclosed opener is what made them quadratic."""
+    return min(len(s), start + size)
 
 
 def _skip_space(s: str, i: int) -> int:
@@ -886,16 +1201,27 @@ def _skip_space(s: str, i: int) -> int:
 
 
 def _match_brace(s: str, i: int) -> int:
-    """Index of the `}` closing the `{` at s[i], or -1."""
-    depth = 0
-    for token in _BRACE_TOKEN.finditer(s, i):
-        if token.group() == "{":
-            depth += 1
-        elif token.group() == "}":
-            depth -= 1
+    """Index of the `}` closing the `{` at s[i], or -1.
+
+    A short scan finds almost every closer; a group still open after it is looked up in
+    the string's index, so no opener costs a scan to the end of the text.
+    """
+    depth, end = 0, _window_end(s, i)
+    for seen, match in enumerate(_NEXT_BRACE.finditer(s, i, end)):
+        token = match.group(1)
+        if token is None:  # no brace left (in the window)
+            if end == len(s):
+                return -1
+            break
+        if token != "]":
+            depth += 1 if token == "{" else -1
             if depth == 0:
-                return token.start()
-    return -1
+                return match.start(1)
+        if seen == _SHORT_SCAN:
+            break
+    braces = _text_index(s).braces
+    token = braces.closer(i + 1)
+    return braces.starts[token] if token is not None else -1
 
 
 def _group(s: str, i: int) -> tuple[str, int, bool]:
@@ -910,8 +1236,7 @@ def _group(s: str, i: int) -> tuple[str, int, bool]:
     if s[j] == "{":
         close = _match_brace(s, j)
         if close < 0:
-            blank = _BLANK_LINE.search(s, j)
-            end = blank.start() if blank else len(s)
+            end = _text_index(s).paragraph_end(j)
             return s[j + 1 : end], end, False
         return s[j + 1 : close], close + 1, True
     if s[j] == "\\":
@@ -920,34 +1245,68 @@ def _group(s: str, i: int) -> tuple[str, int, bool]:
     return s[j], j + 1, True
 
 
+def _group_end(s: str, i: int) -> int:
+    """Where the argument `_group` would read ends, without copying it."""
+    j = _skip_space(s, i)
+    if j < len(s) and s[j] == "{":
+        close = _match_brace(s, j)
+        return close + 1 if close >= 0 else _text_index(s).paragraph_end(j)
+    return _group(s, i)[1]
+
+
 def _optional(s: str, i: int) -> tuple[str | None, int, bool]:
     """An optional [argument] after s[i]: (content or None, end, balanced)."""
     j = _skip_space(s, i)
     if not s.startswith("[", j):
         return None, i, True
-    depth = 0
-    for token in _BRACKET_TOKEN.finditer(s, j + 1):
-        text = token.group()
-        if text == "{":
-            depth += 1
-        elif text == "}":
-            depth -= 1
+    close = _short_bracket_scan(s, j + 1)
+    if close == -2:  # undecided: look it up
+        close = _text_index(s).bracket_closer(j + 1)
+    if close is None or close < 0:
+        return None, i, False  # an unclosed "[" is just text
+    return s[j + 1 : close], close + 1, True
+
+
+def _short_bracket_scan(s: str, start: int) -> int | None:
+    """The `]` at brace depth 0 from `start`, None if a `}` or the end comes first, -2 if
+    the short scan could not tell."""
+    depth, end = 0, _window_end(s, start, _SHORT_OPTIONAL)
+    for seen, match in enumerate(_NEXT_BRACE.finditer(s, start, end)):
+        token = match.group(1)
+        if token is None:  # no brace or ']' left (in the window)
+            return None if end == len(s) else -2
+        if token == "]" and depth == 0:
+            return match.start(1)
+        if token != "]":
+            depth += 1 if token == "{" else -1
             if depth < 0:
-                break
-        elif text == "]" and depth == 0:
-            return s[j + 1 : token.start()], token.end(), True
-    return None, i, False  # an unclosed "[" is just text
+                return None
+        if seen == _SHORT_SCAN:
+            return -2
+    return None
 
 
 def _env_span(s: str, env: str, start: int) -> tuple[int, int] | None:
     """(start of \\end{env}, end of \\end{env}) for an environment whose body starts at
     `start`, counting nested environments of the same name; None if never closed."""
-    depth = 1
-    for token in re.compile(r"\\(begin|end)\s*\{" + re.escape(env) + r"\}").finditer(s, start):
-        depth += 1 if token.group(1) == "begin" else -1
+    depth, end = 1, _window_end(s, start)
+    for seen, match in enumerate(_env_pattern(env).finditer(s, start, end)):
+        depth += 1 if match.group(1) == "begin" else -1
         if depth == 0:
-            return token.start(), token.end()
-    return None
+            return match.start(), match.end()
+        if seen == _SHORT_SCAN:
+            break
+    else:
+        if end == len(s):
+            return None
+    nesting = _text_index(s).environment(env)
+    token = nesting.closer(start)
+    return (nesting.starts[token], nesting.ends[token]) if token is not None else None
+
+
+@lru_cache(maxsize=256)
+def _env_pattern(env: str) -> re.Pattern[str]:
+    return re.compile(r"\\(begin|end)\s*\{" + re.escape(env) + r"\}")
 
 
 def _drop_envs(s: str, begin: re.Pattern[str]) -> str:
@@ -1025,9 +1384,13 @@ _HEADINGS = frozenset({"part", "chapter", "section", "subsection", "subsubsectio
 _RUN_IN_HEADINGS = frozenset({"paragraph", "subparagraph"})
 # TeX primitives whose argument is a bare dimension ("\\vskip 0.3in"), not a group.
 _DIMENSION_COMMANDS = frozenset({"vskip", "hskip", "kern"})
+# Every run of spaces follows a required token and every quantifier is possessive, so a
+# failed match gives up at once: the old `\s*[-+]?\s*(number)?\s*` could split one run of
+# spaces three ways, and "\vskip" before 2,000 spaces took 23 s.
+_NUMBER = r"(?:\d++(?:\.\d*+)?|\.\d++)"
 _DIMENSION = re.compile(
-    r"\s*[-+]?\s*(?:\d+\.?\d*|\.\d+)?\s*(?:pt|in|cm|mm|em|ex|bp|sp|pc|dd|cc|mu|\\[a-zA-Z]+)"
-    r"(?:\s*(?:plus|minus)\s*[-+]?(?:\d+\.?\d*|\.\d+)?\s*(?:pt|in|cm|mm|em|ex|fil+|\\[a-zA-Z]+))*"
+    rf"\s*+(?:[-+]\s*+)?(?:{_NUMBER}\s*+)?(?:pt|in|cm|mm|em|ex|bp|sp|pc|dd|cc|mu|\\[a-zA-Z]+)"
+    rf"(?:\s*+(?:plus|minus)\s*+[-+]?(?:{_NUMBER}\s*+)?(?:pt|in|cm|mm|em|ex|fil+|\\[a-zA-Z]+))*+"
 )
 
 _GREEK = (
@@ -1114,6 +1477,7 @@ class _Converter:
         self.problems: list[str] = []
         self.headings = True
         self._depth = 0
+        self._in_unclosed = False
 
     def text(self, tex: str, *, headings: bool) -> str:
         self.headings = headings
@@ -1126,12 +1490,27 @@ class _Converter:
     def convert(self, s: str, math: bool) -> str:
         if self._depth > _MAX_NESTING:  # absurd nesting: keep the words, lose the markup
             self.problem("markup nested too deeply was flattened")
-            return re.sub(r"\\[a-zA-Z]+|[{}$]", " ", s)
+            return _flatten(s)
         self._depth += 1
         try:
-            return self._convert(s, math)
+            with _reading(s):
+                return self._convert(s, math)
         finally:
             self._depth -= 1
+
+    def _argument(self, arg: str, balanced: bool, math: bool) -> str:
+        """A group's content, converted. An unclosed group holds the rest of its paragraph;
+        one unclosed inside another is flattened rather than read again, or a chain of them
+        (`\\section{ \\section{ ...`) would convert the paragraph once per link."""
+        if balanced:
+            return self.convert(arg, math)
+        if self._in_unclosed:
+            return _flatten(arg)
+        self._in_unclosed = True
+        try:
+            return self.convert(arg, math)
+        finally:
+            self._in_unclosed = False
 
     def _convert(self, s: str, math: bool) -> str:
         special = _MATH_SPECIAL if math else _TEXT_SPECIAL
@@ -1227,7 +1606,9 @@ class _Converter:
             return i
         if char in "[(":  # \[ display math \], \( inline math \)
             closer = "\\]" if char == "[" else "\\)"
-            end = s.find(closer, i)
+            end = s.find(closer, i, _window_end(s, i))
+            if end < 0:  # not near: the index knows whether there is one at all
+                end = _text_index(s).find(closer, i)
             if end < 0:
                 self.problem(f"an unmatched \\{char} was dropped")
                 return i
@@ -1238,10 +1619,10 @@ class _Converter:
 
     def _accent(self, mark: str, s: str, i: int, out: list[str]) -> int:
         if mark.isalpha() or s.startswith("{", i):  # \c{c}, \v c, \'{e}
-            arg, i, _ = _group(s, i)
+            arg, i, ok = _group(s, i)
         else:  # \'e: the accent takes the very next character
-            arg, i = s[i : i + 1], i + 1
-        base = self.convert(arg, math=False).replace(_GAP, "").strip()
+            arg, i, ok = s[i : i + 1], i + 1, True
+        base = self._argument(arg, ok, math=False).replace(_GAP, "").strip()
         if base.startswith("ı"):  # \'{\i}: the dotless i carries the accent
             base = "i" + base[1:]
         out.append(unicodedata.normalize("NFC", base[:1] + _ACCENTS[mark] + base[1:]) if base else "")
@@ -1250,7 +1631,7 @@ class _Converter:
     def _verb(self, s: str, i: int, out: list[str]) -> int:
         if i >= len(s):
             return i
-        end = s.find(s[i], i + 1)
+        end = s.find(s[i], i + 1, i + 1 + _MAX_VERB)
         if end < 0:
             return i + 1
         out.append(s[i + 1 : end])
@@ -1261,7 +1642,7 @@ class _Converter:
         title, i, ok = _group(s, i)
         if not ok:
             self.problem("unbalanced braces in a heading")
-        text = _one_line(self.convert(title, math=False))
+        text = _one_line(self._argument(title, ok, math=False))
         if name in _RUN_IN_HEADINGS:  # "\paragraph{Setup} We..." reads "Setup. We..."
             if text and text[-1] not in ".:!?":
                 text += "."
@@ -1281,12 +1662,13 @@ class _Converter:
     def _math_construct(self, name: str, s: str, i: int, out: list[str]) -> int:
         if name == "sqrt":
             _, i, _ = _optional(s, i)
-            radicand, i, _ = _group(s, i)
-            out.append("√" + _parenthesised(self.convert(radicand, math=True)))
+            radicand, i, ok = _group(s, i)
+            out.append("√" + _parenthesised(self._argument(radicand, ok, math=True)))
             return i
-        numerator, i, _ = _group(s, i)
-        denominator, i, _ = _group(s, i)
-        out.append(f"{_parenthesised(self.convert(numerator, True))}/{_parenthesised(self.convert(denominator, True))}")
+        numerator, i, ok = _group(s, i)
+        top = self._argument(numerator, ok, math=True)
+        denominator, i, ok = _group(s, i)
+        out.append(f"{_parenthesised(top)}/{_parenthesised(self._argument(denominator, ok, math=True))}")
         return i
 
     def _with_args(self, spec: str, s: str, i: int, out: list[str], math: bool) -> int:
@@ -1299,9 +1681,9 @@ class _Converter:
             if not ok:
                 self.problem("unbalanced braces: a group ran to the end of its paragraph")
             if kind == "K":
-                kept.append(self.convert(arg, math))
+                kept.append(self._argument(arg, ok, math))
             elif kind in "TM":
-                kept.append(self.convert(arg, math=kind == "M"))
+                kept.append(self._argument(arg, ok, math=kind == "M"))
             elif kind == "V":
                 kept.append(arg.strip())
         out.append("".join(kept) if kept else _GAP)
@@ -1348,6 +1730,14 @@ class _Converter:
             if body:
                 sentences.append(body)
         return " ".join(sentences)
+
+
+_FLATTEN = re.compile(r"\\[a-zA-Z]+|[{}$]")
+
+
+def _flatten(s: str) -> str:
+    """The words of `s` without its markup, in one linear pass."""
+    return _FLATTEN.sub(" ", s)
 
 
 def _split_items(content: str) -> list[str]:

@@ -9,10 +9,16 @@
 The bookkeeping lives in a hidden folder so `paracycle collect OUT/` sees only structures.
 A paper whose YAML exists is skipped (rerun after a crash resumes); a failed analysis writes
 no YAML, is recorded, and is retried by the next run. Output files are written atomically.
+
+The source archive is untrusted: it is parsed in a child process with a time and memory limit
+(ingest/sandbox.py). A source that is refused (unsafe archive) or has no LaTeX falls back to
+the arXiv abstract; a parse that fails (time, memory, a parser error) or a paper whose prompt
+does not fit the model is recorded as failed, and the batch goes on to the next paper.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -20,11 +26,11 @@ from typing import Literal
 from pydantic import Field
 
 from paracycle.agents.analyst import Analyst, structure_to_yaml
-from paracycle.engines.base import TokenCallback
+from paracycle.engines.base import PromptTooLong, TokenCallback
 from paracycle.fsutil import write_atomic
 from paracycle.ingest.arxiv_fetch import FetchedPaper, PaperMeta, safe_id
-from paracycle.ingest.latex import NoLatex, UnsafeArchive, parse_source
 from paracycle.ingest.markdown import sections_to_markdown
+from paracycle.ingest.sandbox import ParseLimits, parse_source_limited, valid_text
 from paracycle.ingest.sections import PaperSections
 from paracycle.schemas import Generation, Strict, utcnow
 
@@ -66,6 +72,10 @@ class IngestRecord(Strict):
     created_at: str = Field(default_factory=utcnow)
 
 
+class ParseFailed(Exception):
+    """The paper's source could not be parsed within its limits; str(err) says why."""
+
+
 def ingest_dir(out: Path) -> Path:
     return out / ".ingest"
 
@@ -78,13 +88,14 @@ def ingest_papers(
     force: bool = False,
     on_start: Callable[[FetchedPaper], None] | None = None,
     on_tokens: TokenCallback | None = None,
+    limits: ParseLimits | None = None,
 ) -> list[IngestRecord]:
     """Ingest each paper in turn; every outcome is appended to the manifest as it happens."""
     records = []
     for paper in papers:
         if on_start is not None:
             on_start(paper)
-        record = ingest_one(paper, out, analyst, force=force, on_tokens=on_tokens)
+        record = ingest_one(paper, out, analyst, force=force, on_tokens=on_tokens, limits=limits)
         append_manifest(out, record)
         records.append(record)
     return records
@@ -96,7 +107,13 @@ def structure_path(out: Path, meta: PaperMeta) -> Path:
 
 
 def ingest_one(
-    paper: FetchedPaper, out: Path, analyst: Analyst, *, force: bool = False, on_tokens: TokenCallback | None = None
+    paper: FetchedPaper,
+    out: Path,
+    analyst: Analyst,
+    *,
+    force: bool = False,
+    on_tokens: TokenCallback | None = None,
+    limits: ParseLimits | None = None,
 ) -> IngestRecord:
     meta = paper.meta
     name = safe_id(meta.id)
@@ -105,8 +122,17 @@ def ingest_one(
     if yaml_path.exists() and not force:
         return IngestRecord(**base, status="skipped", structure=yaml_path.name, notes=["already ingested (--force to redo)"])
 
-    sections = paper_sections(paper, ingest_dir(out) / "work" / name)
-    outcome = analyst.analyse(meta.title, sections, field=field_of(meta), on_tokens=on_tokens)
+    try:
+        sections = paper_sections(paper, ingest_dir(out) / "work" / name, limits)
+    except ParseFailed as err:
+        return IngestRecord(**base, status="failed", error=f"could not parse the LaTeX source: {err}")
+    try:
+        outcome = analyst.analyse(meta.title, sections, field=field_of(meta), on_tokens=on_tokens)
+    except PromptTooLong as err:  # this paper's text; the next paper may well fit
+        return IngestRecord(
+            **base, status="failed", from_latex=sections.from_latex, notes=list(sections.notes),
+            error=valid_text(f"the paper does not fit the analyst's context window: {err}"),
+        )
     record = IngestRecord(
         **base, status="failed", from_latex=sections.from_latex, notes=list(sections.notes),
         generations=outcome.generations,
@@ -126,21 +152,31 @@ def ingest_one(
     return record
 
 
-def paper_sections(paper: FetchedPaper, workdir: Path) -> PaperSections:
-    """The parsed LaTeX, or the arXiv abstract alone when there is no usable source."""
+def paper_sections(paper: FetchedPaper, workdir: Path, limits: ParseLimits | None = None) -> PaperSections:
+    """The parsed LaTeX, or the arXiv abstract alone when there is no usable source.
+
+    Raises ParseFailed when the source could not be parsed (time, memory, a parser error).
+    """
     meta = paper.meta
     if paper.source is None:
         return abstract_only(meta, f"no source archive ({paper.error or 'not available'})")
     try:
-        sections = parse_source(paper.source, workdir)
-    except UnsafeArchive as err:
-        return abstract_only(meta, f"source archive refused: {err.message}")
-    except NoLatex as err:
-        return abstract_only(meta, f"no usable LaTeX: {err.message}")
-    workdir.mkdir(parents=True, exist_ok=True)
+        result = parse_source_limited(paper.source, workdir, limits)
+    except OSError as err:  # the work folder itself cannot be made
+        raise ParseFailed(valid_text(f"cannot prepare {workdir}: {err.strerror or err}")) from err
+    if result.status == "refused":
+        return abstract_only(meta, valid_text(f"source archive refused: {result.reason}"))
+    if result.status == "no_latex":
+        return abstract_only(meta, valid_text(f"no usable LaTeX: {result.reason}"))
+    if result.sections is None:
+        raise ParseFailed(result.reason or "the parser gave no result")
+    sections = result.sections
     if not sections.abstract:
         sections = sections.model_copy(update={"abstract": meta.abstract, "notes": [*sections.notes, "abstract taken from arXiv's metadata"]})
-    write_atomic(workdir / "sections.json", sections.model_dump_json(indent=2))
+    try:
+        write_atomic(workdir / "sections.json", sections.model_dump_json(indent=2))
+    except (OSError, ValueError) as err:  # a full disk; text JSON cannot hold
+        raise ParseFailed(valid_text(f"cannot write sections.json: {err}")) from err
     return sections
 
 
@@ -157,14 +193,32 @@ def field_of(meta: PaperMeta) -> str | None:
 
 
 def read_manifest(out: Path) -> list[IngestRecord]:
+    """Every complete record; a line torn by a crash mid-append is skipped."""
     path = ingest_dir(out) / "manifest.jsonl"
     if not path.exists():
         return []
-    return [IngestRecord.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(IngestRecord.model_validate_json(line))
+        except ValueError:  # pydantic's ValidationError included
+            continue
+    return records
 
 
 def append_manifest(out: Path, record: IngestRecord) -> None:
+    """Append one line. The log is never rewritten (write_atomic would copy all of it per
+    paper), so the append is made crash-safe instead: one write, fsynced, and a line torn by
+    an earlier crash is ended first, so it cannot swallow this record."""
     path = ingest_dir(out) / "manifest.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(record.model_dump_json() + "\n")
+    line = (record.model_dump_json() + "\n").encode("utf-8")
+    with open(path, "a+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        if end:
+            f.seek(end - 1)
+            if f.read(1) != b"\n":
+                line = b"\n" + line
+        f.write(line)  # "a" mode: always at the end, whatever was read
+        f.flush()
+        os.fsync(f.fileno())
