@@ -9,12 +9,19 @@ rest of the sentence is compared by content-word overlap.
 Everything here is plain regular expressions and small word lists, on purpose: the check
 must give the same answer on every machine and every run, and it must be cheap enough to
 run on every draft the writer produces.
+
+All of it must also stay linear in the length of the text, which may be anyone's paper: no
+pattern may rescan a run it has already scanned, and a check made per match reads a bounded
+window around it (never `text[: match.start()]`, which makes a loop over the matches
+quadratic). tests/test_text_complexity.py times crafted inputs for each function.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 # --------------------------------------------------------------------------------------
 # Sentences
@@ -46,7 +53,7 @@ def split_sentences(text: str) -> list[str]:
         block = " ".join(block.split())
         start = 0
         for match in _BOUNDARY.finditer(block):
-            if match.group(1) == "." and _is_abbreviation(block[: match.start()], block[match.end() :]):
+            if match.group(1) == "." and _is_abbreviation(block, match.start(), match.end()):
                 continue
             sentences.append(block[start : match.end()].strip())
             start = match.end()
@@ -55,18 +62,28 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def _is_abbreviation(before: str, after: str) -> bool:
-    """Whether the period that ends `before` belongs to an abbreviation, not a sentence end."""
-    word = before.rsplit(maxsplit=1)[-1] if before.strip() else ""
-    word = word.lstrip("([\"'")
+_INITIALS = re.compile(r"[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]")
+
+
+def _is_abbreviation(block: str, period: int, after: int) -> bool:
+    """Whether the period at `block[period]` belongs to an abbreviation, not a sentence end.
+
+    `block` has single spaces between words (split_sentences normalises it), so the word
+    before the period is found with rfind: only that word and the next character are read.
+    """
+    end = period
+    while end and block[end - 1] == " ":
+        end -= 1
+    word = block[block.rfind(" ", 0, end) + 1 : end].lstrip("([\"'")
     last = word.lower()
-    if last in ABBREVIATIONS or before.lower().endswith("et al"):
+    # Lower-casing never shortens a string, so the last five characters decide "et al".
+    if last in ABBREVIATIONS or block[max(0, period - 5) : period].lower().endswith("et al"):
         return True
-    if last in NUMBER_ABBREVIATIONS and after[:1].isdigit():
+    if last in NUMBER_ABBREVIATIONS and block[after : after + 1].isdigit():
         return True
     # Initials ("J. Smith") and dotted abbreviations ("U.S.", "E.g."); a lower-case single
     # letter ("of size k. We") is a variable that may well end the sentence.
-    return bool(re.fullmatch(r"[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]", word))
+    return bool(_INITIALS.fullmatch(word))
 
 
 # --------------------------------------------------------------------------------------
@@ -133,12 +150,17 @@ _NUMBER = re.compile(
     r"(?![A-Za-z0-9]|\.\d)"
 )
 # References and enumeration are structure, not results: "Section 3", "Table 2", "(1)".
-_REFERENCE_BEFORE = re.compile(
+# The word ends right before the number, or before "(" ("Eq. (3)"); whitespace between them
+# is skipped by _follows_reference, which searches only the last REFERENCE_WINDOW characters.
+_REFERENCE_WORD = re.compile(
     r"\b(?:section|sec\.|sections|figure|fig\.|figs\.|table|tab\.|tables|eq\.|equation|"
     r"theorem|thm\.|lemma|corollary|proposition|definition|appendix|algorithm|alg\.|"
-    r"chapter|step|stage|phase|line|part|version|no\.)\s*\(?$",
+    r"chapter|step|stage|phase|line|part|version|no\.)$",
     re.IGNORECASE,
 )
+REFERENCE_WINDOW = 16  # longer than the longest reference word ("proposition")
+# "[" and the digits, commas and spaces after it: a citation list is open inside such a run.
+_CITATION_RUN = re.compile(r"\[[\d,\s]*")
 
 
 def numbers(sentence: str) -> list[str]:
@@ -150,14 +172,12 @@ def numbers(sentence: str) -> list[str]:
     "2 components"), which are counts that evidence usually spells out in words.
     Spelled-out numbers ("one", "two") are never extracted.
     """
-    found: list[str] = []
+    found: dict[str, None] = {}  # ordered and without repeats; a list's `in` is quadratic
+    citations = [m.span() for m in _CITATION_RUN.finditer(sentence)]
     for match in _NUMBER.finditer(sentence):
-        if _is_structural_number(sentence, match):
-            continue
-        normalised = _normalise(match)
-        if normalised not in found:
-            found.append(normalised)
-    return found
+        if not _is_structural_number(sentence, match, citations):
+            found.setdefault(_normalise(match))
+    return list(found)
 
 
 def _normalise(match: re.Match[str]) -> str:
@@ -174,23 +194,45 @@ def _normalise(match: re.Match[str]) -> str:
     return value
 
 
-def _is_structural_number(sentence: str, match: re.Match[str]) -> bool:
-    before = sentence[: match.start()]
-    after = sentence[match.end() :]
+def _is_structural_number(sentence: str, match: re.Match[str], citations: list[tuple[int, int]]) -> bool:
+    """`citations`: the spans of _CITATION_RUN in the sentence, in order."""
+    start, end = match.span()
     has_unit = bool(match.group("unit"))
     is_integer = not match.group("fraction")
     if has_unit:
         return False
-    if _REFERENCE_BEFORE.search(before.rstrip()):
+    if _follows_reference(sentence, start):
         return True
-    if before.endswith(("(", "[")) and after.startswith((")", "]", ",")):
+    if sentence[start - 1 : start] in ("(", "[") and sentence[end : end + 1] in (")", "]", ","):
         return True  # "(1)", "[12]", "[3, 4]"
-    if before.endswith(", ") and re.search(r"\[[\d,\s]*$", before):
+    if sentence[max(0, start - 2) : start] == ", " and _in_citation(citations, start):
         return True  # the later numbers of a citation list "[3, 4]"
     value = match.group("value").replace(",", "")
     if is_integer and len(value) == 4 and 1900 <= int(value) <= 2099:
         return True  # a year
     return is_integer and len(value) == 1
+
+
+def _follows_reference(sentence: str, start: int) -> bool:
+    """Whether a reference word ("Table", "Eq.") ends right before `start`, possibly followed
+    by whitespace and one "(": "Table 2", "Eq. (3)"."""
+    end = _skip_space_back(sentence, start)
+    if sentence[end - 1 : end] == "(":
+        end = _skip_space_back(sentence, end - 1)
+    # pos/endpos, not a slice: \b at the window's start still sees the character before it.
+    return bool(_REFERENCE_WORD.search(sentence, max(0, end - REFERENCE_WINDOW), end))
+
+
+def _skip_space_back(text: str, end: int) -> int:
+    while end and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _in_citation(citations: list[tuple[int, int]], start: int) -> bool:
+    """Whether only digits, commas and whitespace stand between `start` and an earlier "["."""
+    i = bisect_left(citations, (start,)) - 1
+    return i >= 0 and citations[i][1] >= start
 
 
 def split_number(normalised: str) -> tuple[str, str]:
@@ -200,7 +242,7 @@ def split_number(normalised: str) -> tuple[str, str]:
     return normalised, ""
 
 
-def number_is_backed(number: str, known: set[str]) -> bool:
+def number_is_backed(number: str, known: set[str] | frozenset[str]) -> bool:
     """Numbers compare by value; a unit the sentence states must be stated by the backing.
 
     "40%" is backed by "40%" but neither by "40x" nor by a bare "40" ("2 of 30 colonies"
@@ -208,11 +250,10 @@ def number_is_backed(number: str, known: set[str]) -> bool:
     or without a unit: it claims less than the backing says.
     """
     value, unit = split_number(number)
-    for other in known:
-        other_value, other_unit = split_number(other)
-        if other_value == value and (not unit or unit == other_unit):
-            return True
-    return False
+    # Set lookups, not a scan of `known`: a sentence may hold thousands of numbers.
+    if unit:
+        return number in known
+    return any(candidate in known for candidate in (value, value + "%", value + "x"))
 
 
 # --------------------------------------------------------------------------------------
@@ -238,19 +279,29 @@ def named_entities(sentence: str) -> list[str]:
     CamelCase, or is capitalised somewhere other than the first word. Author names before
     "et al." and generic jargon ("LLMs", "GPU", "Table") are left out.
     """
-    found: list[str] = []
+    found: dict[str, None] = {}  # ordered and without repeats
     for index, match in enumerate(_TOKEN.finditer(sentence)):
         token = match.group(0)
         if token.lower() in GENERIC_NAMES:
             continue
-        if sentence[match.end() :].lstrip().startswith("et al"):
+        if sentence.startswith("et al", _SPACES.match(sentence, match.end()).end()):
             continue
         # After a colon or semicolon a capital starts a clause ("In summary: First, ..."),
         # so it says nothing about the word being a name.
-        starts_clause = index == 0 or sentence[: match.start()].rstrip(" \"'(").endswith((":", ";"))
-        if _looks_like_name(token, first_word=starts_clause) and token not in found:
-            found.append(token)
-    return found
+        starts_clause = index == 0 or _after_clause_mark(sentence, match.start())
+        if _looks_like_name(token, first_word=starts_clause):
+            found.setdefault(token)
+    return list(found)
+
+
+_SPACES = re.compile(r"\s*")
+
+
+def _after_clause_mark(sentence: str, start: int) -> bool:
+    """Whether ":" or ";" comes right before `start`, but for spaces, quotes and "("."""
+    while start and sentence[start - 1] in " \"'(":
+        start -= 1
+    return sentence[start - 1 : start] in (":", ";")
 
 
 def _looks_like_name(token: str, *, first_word: bool) -> bool:
@@ -273,9 +324,24 @@ def name_is_backed(name: str, known_text_key: str) -> bool:
     """Whether `name` occurs as a whole word in text already passed through name_key()."""
     key = name_key(name)
     variants = {key, key[:-1]} if key.endswith("s") and len(key) > 3 else {key}
-    return any(
-        re.search(rf"(?<![a-z0-9]){re.escape(v)}(?![a-z0-9])", known_text_key) for v in variants
-    )
+    return any(_occurs_as_word(v, known_text_key) for v in variants)
+
+
+_ALNUM_RUN = re.compile(r"[a-z0-9]+")
+
+
+def _occurs_as_word(key: str, text: str) -> bool:
+    # A key of letters and digits occurs delimited by non-alphanumerics exactly when it is
+    # one of the text's maximal alphanumeric runs: a set lookup instead of a scan of the
+    # (possibly whole-paper) text for every name of every sentence.
+    if _ALNUM_RUN.fullmatch(key):
+        return key in _alnum_runs(text)
+    return bool(re.search(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])", text))
+
+
+@lru_cache(maxsize=4)  # one backing text is asked about every name of every sentence
+def _alnum_runs(text: str) -> frozenset[str]:
+    return frozenset(_ALNUM_RUN.findall(text))
 
 
 # --------------------------------------------------------------------------------------
@@ -295,14 +361,29 @@ _NEGATION_BEFORE = re.compile(
 )
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _is_negated(sentence: str, start: int, word_starts: list[int]) -> bool:
+    """_NEGATION_BEFORE on the text before `start`, searched from the third-last word only:
+    the negation must be one of the last three words, and searching the whole prefix for
+    every guarantee word would be quadratic."""
+    before = bisect_left(word_starts, start)  # how many words start before the match
+    window = word_starts[before - 3] if before >= 3 else 0
+    return bool(_NEGATION_BEFORE.search(sentence, window, start))
+
+
 def guarantee_terms(sentence: str) -> list[str]:
     """Words that promise a formal guarantee ("provably", "optimal", "always", "bound").
 
     Negated uses ("no guarantee", "not always") are not promises and are left out.
     """
     terms: list[str] = []
+    word_starts: list[int] | None = None
     for match in _GUARANTEE.finditer(sentence):
-        if _NEGATION_BEFORE.search(sentence[: match.start()]):
+        if word_starts is None:
+            word_starts = [m.start() for m in _WORD.finditer(sentence)]
+        if _is_negated(sentence, match.start(), word_starts):
             continue
         term = match.group(1).lower()
         if term not in terms:
@@ -319,13 +400,16 @@ _COMPARISON = re.compile(
     r"state[- ]of[- ]the[- ]art|sota|faster|slower|fewer|speed-?ups?)\b",
     re.IGNORECASE,
 )
-# "reduces/cuts/improves ... by half/a factor/an order of magnitude/up to"; with a number
-# after "by" the number alone already makes the sentence a claim.
-_CHANGE_BY = re.compile(
-    r"\b(reduc|cut|improv|increas|decreas|lower|rais|boost|halv|doubl)\w*\b[^.;]*?\bby\s+"
-    r"(half|a\s+(factor|third|quarter|wide margin|large margin)|an?\s+order|orders|up\s+to|\d)",
+# "reduces/cuts/improves ... by half/a factor/an order of magnitude/up to", within one
+# clause (no "." or ";" between them); with a number after "by" the number alone already
+# makes the sentence a claim. Two patterns and a loop (`_changes_by`), not one pattern with
+# "[^.;]*?" between them: that one rescans the clause from every verb (quadratic).
+_CHANGE_VERB = re.compile(r"\b(reduc|cut|improv|increas|decreas|lower|rais|boost|halv|doubl)\w*\b", re.IGNORECASE)
+_BY_AMOUNT = re.compile(
+    r"\bby\s+(half|a\s+(factor|third|quarter|wide margin|large margin)|an?\s+order|orders|up\s+to|\d)",
     re.IGNORECASE,
 )
+_CLAUSE_END = re.compile(r"[.;]")
 _RESULT_VERB = re.compile(
     r"\b(we|this (paper|work)|our (results?|experiments?|analysis|evaluation)|experiments|results)"
     r"\s+(also\s+|further\s+|formally\s+)?(show|prove|demonstrate|establish|confirm|verify|find)\b"
@@ -343,9 +427,25 @@ def is_claim_sentence(sentence: str) -> bool:
     return bool(
         numbers(sentence)
         or _COMPARISON.search(sentence)
-        or _CHANGE_BY.search(sentence)
+        or _changes_by(sentence)
         or _RESULT_VERB.search(sentence)
     )
+
+
+def _changes_by(sentence: str) -> bool:
+    """A change verb and, later in the same clause, "by <amount>".
+
+    Only the first verb of each clause is tried: any "by" after a later verb also comes
+    after the first one. So each clause is scanned once.
+    """
+    pos = 0
+    while verb := _CHANGE_VERB.search(sentence, pos):
+        end = _CLAUSE_END.search(sentence, verb.end())
+        stop = end.start() if end else len(sentence)
+        if _BY_AMOUNT.search(sentence, verb.end(), stop):
+            return True
+        pos = stop + 1
+    return False
 
 
 def claim_sentences(text: str) -> list[str]:

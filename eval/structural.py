@@ -237,7 +237,7 @@ def _unbacked_specifics(sentence: str, evidence_ids: list[str], backing: Backing
     problems = [
         f"number {n} appears in no evidence"
         for n in text.numbers(sentence)
-        if not text.number_is_backed(n, set(backing.known_numbers))
+        if not text.number_is_backed(n, backing.known_numbers)  # a frozenset: no copy per number
     ]
     problems += [
         f"name {name} appears in no evidence"

@@ -65,6 +65,15 @@ SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="sampling seed fo
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a summary")]
 
 
+def _say(console: Console, text: str) -> None:
+    """One line that may hold text from a file, a paper or a model: its control characters
+    shown, not obeyed, and no rich markup or emoji codes read into it ("[/x]" in a path
+    would be a MarkupError)."""
+    from paracycle.report import terminal_text
+
+    console.print(terminal_text(text), markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     from paracycle import lifeline
 
@@ -76,7 +85,7 @@ def main() -> None:
     try:
         app()
     except InputError as e:
-        err.print(f"error: {e}", markup=False, soft_wrap=True)
+        _say(err, f"error: {e}")
         sys.exit(2)
 
 
@@ -112,6 +121,8 @@ def cycle(
     runs_dir = cfgmod.runs_dir(runs)
     run_config = _run_config(config, engine, model, adapter, base_url, seed, max_revisions, runs_dir)
     thread = cfgmod.check_thread_id(thread_id) if thread_id else _new_thread_id(structure)
+    if out_dir is not None:  # refused now, not after the whole cycle has run
+        cfgmod.check_directory(out_dir, "--out")
     destination = out_dir or runs_dir / "cycles" / thread
 
     store = TrajectoryStore(runs_dir / "trajectories.sqlite")
@@ -139,7 +150,7 @@ def cycle(
         from paracycle.report import print_cycle_summary
 
         print_cycle_summary(out, trajectory)
-        out.print(f"\nwrote {destination / 'trajectory.json'} and {destination / 'final.md'}")
+        _say(out, f"\nwrote {destination / 'trajectory.json'} and {destination / 'final.md'}")
 
 
 def _run(structure, thread, run_config, store, runs_dir):
@@ -173,7 +184,7 @@ def _run(structure, thread, run_config, store, runs_dir):
         raise typer.Exit(130) from None
     except EngineError as e:
         hint = "" if isinstance(e, PromptTooLong) else f"\nresume with `paracycle cycle ... --thread-id {thread}`"
-        err.print(f"error: {e}{hint}", markup=False)
+        _say(err, f"error: {e}{hint}")
         raise typer.Exit(1) from None
     finally:
         _close(writer_engine, reviewer_engine)
@@ -226,7 +237,7 @@ def review(
                 paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens
             )
     except EngineError as e:
-        err.print(f"error: {e}", markup=False)
+        _say(err, f"error: {e}")
         raise typer.Exit(1) from None
     finally:
         _close(writer_engine, reviewer_engine)
@@ -306,12 +317,12 @@ def collect(
         f"collected {result.finished} cycles, {result.skipped} finished earlier, {len(result.failed)} failed; "
         f"{result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_second:.1f} tok/s){batching}"
     )
-    out.print(f"trajectories: {runs_dir / 'trajectories.sqlite'}")
+    _say(out, f"trajectories: {runs_dir / 'trajectories.sqlite'}")
     for thread, why in result.busy.items():  # not failures: another process is running them
-        err.print(f"skipped: {thread}: {why}; rerun later to collect it", markup=False)
+        _say(err, f"skipped: {thread}: {why}; rerun later to collect it")
     if result.failed:
         for thread, error in result.failed.items():
-            err.print(f"failed: {thread}: {error}", markup=False)
+            _say(err, f"failed: {thread}: {error}")
         err.print("rerun the same command to resume the failed cycles")
         raise typer.Exit(1)
 
@@ -366,7 +377,7 @@ def ingest_arxiv(
                                            + (f" (no source: {p.error})" if p.error else "")),
             )
     except ArxivError as e:
-        err.print(f"error: {e}", markup=False, soft_wrap=True)
+        _say(err, f"error: {e}")
         raise typer.Exit(1)
     if not papers:
         err.print("arXiv returned no papers for this query")
@@ -388,10 +399,10 @@ def ingest_arxiv(
     failed = [r for r in records if r.status == "failed"]
     for r in records:
         line = f"{r.id}: {r.status}" + (f" -> {r.structure}" if r.structure else "") + (f" ({r.error})" if r.error else "")
-        out.print(line, markup=False)
+        _say(out, line)
         for note in r.notes:
-            out.print(f"  note: {note}", markup=False)
-    out.print(f"ingested {len(records) - len(failed)} of {len(todo)} papers into {out_dir} ({len(papers) - len(todo)} earlier)")
+            _say(out, f"  note: {note}")
+    _say(out, f"ingested {len(records) - len(failed)} of {len(todo)} papers into {out_dir} ({len(papers) - len(todo)} earlier)")
     if failed:
         err.print("rerun the same command to retry the failed papers")
         raise typer.Exit(1)
@@ -450,7 +461,7 @@ def pairs_build(
         return
     counts = ", ".join(f"{k} {v}" for k, v in manifest.counts.items())
     out.print(f"{manifest.rows} pairs ({counts}) from {len(manifest.threads)} trajectories; ties dropped: {manifest.ties_dropped or 0}")
-    out.print(f"dataset {manifest.version}: {directory}")
+    _say(out, f"dataset {manifest.version}: {directory}")
 
 
 @app.command("round")
@@ -465,22 +476,22 @@ def round_(config: RoundConfigOpt = None, runs: RunsOpt = None, as_json: JsonOpt
     try:
         manifest = run_round(config, runs_dir, log=err.log, console=err)
     except RoundBusy as e:
-        err.print(f"error: {e}", markup=False)
+        _say(err, f"error: {e}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("\ninterrupted: the round is marked abandoned (nothing promoted); trajectories are kept. "
                   "Run `paracycle round` again to start a new one.")
         raise typer.Exit(130) from None
     except EngineError as e:
-        err.print(f"error: {e}\nthe round is marked abandoned (nothing promoted); trajectories are kept", markup=False)
+        _say(err, f"error: {e}\nthe round is marked abandoned (nothing promoted); trajectories are kept")
         raise typer.Exit(1) from None
     if as_json:
         print_json(manifest.model_dump_json(indent=2))
     else:
         out.print(f"{manifest.round_id}: {manifest.decision}")
         for reason in manifest.reasons:
-            out.print(f"  {reason}", markup=False)
-        out.print(f"report: {manifest.report}")
+            _say(out, f"  {reason}")
+        _say(out, f"report: {manifest.report}")
 
 
 @rounds_app.command("list")
@@ -555,7 +566,7 @@ def validate(
         s = load_structure(f)
         open_ = open_commitments(s)
         note = f"; open commitments: {', '.join(open_)}" if open_ else ""
-        out.print(f"{f}: ok ({len(s.method)} method components, {len(s.evidence)} evidence, {len(s.claims)} claims{note})")
+        _say(out, f"{f}: ok ({len(s.method)} method components, {len(s.evidence)} evidence, {len(s.claims)} claims{note})")
 
 
 @app.command()
@@ -650,7 +661,7 @@ def _load_engines(run_config):
         try:
             writer, reviewer = load_engines(run_config, log=err.log)
         except EngineError as e:
-            err.print(f"error: {e}", markup=False)
+            _say(err, f"error: {e}")
             raise typer.Exit(1) from None
     for name, engine in (("writer", writer), ("reviewer", reviewer)):
         adapter = f" + adapter {engine.adapter_id}" if engine.adapter_id else ""

@@ -62,8 +62,29 @@ def load_config(path: str | Path | None) -> RunConfig:
 
 
 def runs_dir(option: str | Path | None) -> Path:
-    """Where stores, checkpoints and per-thread outputs live (PARACYCLE_RUNS, default ./runs)."""
-    return Path(option or os.environ.get("PARACYCLE_RUNS", "runs"))
+    """Where stores, checkpoints and per-thread outputs live (PARACYCLE_RUNS, default ./runs).
+
+    Checked before anything runs: it must be a directory or not exist yet (it is created
+    later), and the nearest part of it that exists must be a directory.
+    """
+    from_env = not option and "PARACYCLE_RUNS" in os.environ
+    path = Path(option or os.environ.get("PARACYCLE_RUNS", "runs"))
+    check_directory(path, "PARACYCLE_RUNS" if from_env else "--runs-dir")
+    return path
+
+
+def check_directory(path: Path, source: str) -> None:
+    """An InputError from `source` (the option) unless `path` is a directory or can be made one."""
+    for part in (path, *path.parents):
+        try:
+            if not part.exists() and not part.is_symlink():  # a dangling link cannot be made a directory
+                continue
+            if part.is_dir():
+                return
+            problem = f"{part} is a file, not a directory" if part.is_file() else f"{part} is not a directory"
+        except OSError as err:  # e.g. a parent without search permission
+            raise InputError(source, f"cannot use {path} ({err.strerror or err})") from None
+        raise InputError(source, problem if part == path else f"{path} cannot be created: {problem}")
 
 
 def check_thread_id(thread_id: str) -> str:

@@ -18,6 +18,10 @@ paragraphs without one get a role from a keyword heuristic (`infer_roles`). Resu
 sentences of the rest of the paper become the Evidence the introduction is checked
 against when no argument structure is given (`Paper.evidence`).
 
+A backslash before '#', '`', '~', '<' or '\\' at the start of a line of the abstract or
+introduction is a Markdown escape: "\\## x" is the text "## x", not a heading. That is how
+`Draft.to_markdown` (`markdown_line`) writes text that would otherwise read as structure.
+
 Every problem with the file is an InputError: one line naming the file, exit code 2.
 """
 
@@ -30,11 +34,15 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from paracycle.errors import InputError
 from paracycle.eval.claims import claim_sentences, split_sentences
-from paracycle.schemas import ROLES, Draft, Evidence, EvidenceKind, Paragraph, Role
+from paracycle.schemas import MAX_TEXT, ROLES, Draft, Evidence, EvidenceKind, Paragraph, Role
 
 MAX_PAPER_BYTES = 5 * 1024 * 1024
+# Evidence ids are "ev_<section slug>_<n>": the slug is cut so that a long heading still
+# gives an id within the schema's bound.
+MAX_SLUG_CHARS = 150
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# The start of an ATX heading; see `_heading` for the rest of the line.
+_HEADING_START = re.compile(r"(#{1,6})\s+")
 _ROLE_MARKER = re.compile(r"^<!--\s*(\S+)\s+role:\s*(\S+)\s*-->$")
 _COMMENT = re.compile(r"^<!--.*-->$")
 # "1 Introduction", "2.1. Method", "IV. EXPERIMENTS" name the same sections as without.
@@ -90,14 +98,15 @@ class Paper(BaseModel):
         about a theorem or proof, "ablation" when about an ablation, else "experiment".
         """
         items: list[Evidence] = []
-        used_slugs: set[str] = set()
+        slugs = _UniqueSlugs()
         for name, body in self.sections.items():
             if NOT_EVIDENCE.match(canonical_section_name(name)):
                 continue
-            slug = _unique(_slug(name), used_slugs)
+            slug = slugs.take(_slug(name))
+            location = _cut(name)
             for n, sentence in enumerate(claim_sentences(section_prose(body)), start=1):
                 kind = evidence_kind(name, sentence)
-                items.append(Evidence(id=f"ev_{slug}_{n}", kind=kind, location=name, finding=sentence))
+                items.append(Evidence(id=f"ev_{slug}_{n}", kind=kind, location=location, finding=_cut(sentence)))
         return items
 
 
@@ -118,24 +127,30 @@ def parse_paper(text: str, source: str) -> Paper:
     title, sections = _split_sections(text)
     if not title:
         raise InputError(source, "no title (expected a first-level heading '# Title')", field="title")
-    abstract = _take_section(sections, "abstract", source)
+    abstract = _abstract_text(_take_section(sections, "abstract", source))
     introduction = _take_section(sections, "introduction", source)
-    if not " ".join(abstract.split()):
+    if not abstract:
         raise InputError(source, "the '## Abstract' section is empty", field="abstract")
     paragraphs, marked_roles = _introduction_paragraphs(introduction, source)
     if not paragraphs:
         raise InputError(source, "the '## Introduction' section has no paragraphs", field="introduction")
-    rest: dict[str, str] = {}
+    rest: dict[str, list[str]] = {}
     for name, body in sections:  # a repeated heading continues its section
-        rest[name] = f"{rest[name]}\n\n{body.strip()}" if name in rest else body.strip()
+        rest.setdefault(name, []).append(body.strip())
     return Paper(
         source=source,
         title=title,
-        abstract=" ".join(abstract.split()),
+        abstract=abstract,
         introduction=paragraphs,
         marked_roles=marked_roles,
-        sections=rest,
+        # Joined once: appending to a string per repeat would be quadratic.
+        sections={name: "\n\n".join(bodies) for name, bodies in rest.items()},
     )
+
+
+def _abstract_text(body: str) -> str:
+    """The abstract as one line, with the line-start escapes `markdown_line` writes undone."""
+    return " ".join(" ".join(_unescape(line.strip()) for line in body.splitlines()).split())
 
 
 def _split_sections(text: str) -> tuple[str, list[tuple[str, str]]]:
@@ -151,14 +166,27 @@ def _split_sections(text: str) -> tuple[str, list[tuple[str, str]]]:
     for line in text.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
-        heading = None if in_fence else _HEADING.match(line)
-        if heading and len(heading.group(1)) == 1 and not title and not sections:
-            title = heading.group(2)
-        elif heading and len(heading.group(1)) <= 2:
-            sections.append((heading.group(2), []))
+        heading = None if in_fence else _heading(line)
+        if heading and heading[0] == 1 and not title and not sections:
+            title = heading[1]
+        elif heading and heading[0] <= 2:
+            sections.append((heading[1], []))
         elif sections:
             sections[-1][1].append(line)
     return title, [(name, "\n".join(lines)) for name, lines in sections]
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    r"""(level, text) of an ATX heading ("## Method", "## Method ##"), else None.
+
+    The same as r"^(#{1,6})\s+(.*?)\s*#*\s*$" with group 2 as the text, but that pattern
+    backtracks cubically on a long run of spaces (a crafted 4 KB line took a minute): the
+    closing hashes and the whitespace around them are stripped with str methods instead.
+    """
+    start = _HEADING_START.match(line)
+    if start is None:
+        return None
+    return len(start.group(1)), line[start.end() :].rstrip().rstrip("#").rstrip()
 
 
 def _take_section(sections: list[tuple[str, str]], wanted: str, source: str) -> str:
@@ -184,7 +212,7 @@ def _introduction_paragraphs(body: str, source: str) -> tuple[list[str], list[Ro
             if marker:
                 pending = _marker_role(marker, source)
             elif not _COMMENT.match(line):
-                lines.append(line)
+                lines.append(_unescape(line))
         if lines:
             paragraphs.append(" ".join(lines))
             roles.append(pending)
@@ -197,7 +225,9 @@ def _marker_role(marker: re.Match[str], source: str) -> Role:
     if role not in ROLES:
         raise InputError(
             source,
-            f"role marker for {paragraph_id} names unknown role {role!r} (expected one of {', '.join(ROLES)})",
+            # _shown: this is the file's text on the user's terminal
+            f"role marker for {_shown(paragraph_id)} names unknown role '{_shown(role)}' "
+            f"(expected one of {', '.join(ROLES)})",
             field="introduction",
         )
     return role  # type: ignore[return-value]  # checked against ROLES above
@@ -218,7 +248,7 @@ def _blocks(body: str) -> list[list[str]]:
             blocks.append([])
         elif in_fence:
             continue
-        elif not line or _HEADING.match(line):
+        elif not line or _heading(line):
             blocks.append([])
         elif line.startswith("|"):
             blocks += [[line], []]
@@ -237,15 +267,42 @@ def canonical_section_name(name: str) -> str:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", canonical_section_name(name)).strip("_") or "section"
+    slug = re.sub(r"[^a-z0-9]+", "_", canonical_section_name(name)).strip("_")
+    return slug[:MAX_SLUG_CHARS].rstrip("_") or "section"
 
 
-def _unique(slug: str, used: set[str]) -> str:
-    candidate, n = slug, 2
-    while candidate in used:
-        candidate, n = f"{slug}{n}", n + 1
-    used.add(candidate)
-    return candidate
+class _UniqueSlugs:
+    """Slugs made unique with a number: "method", "method2", "method3", ...
+
+    Each slug remembers the last number it tried, so many sections with one slug cost
+    linear time; numbers below it were taken and stay taken.
+    """
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def take(self, slug: str) -> str:
+        candidate, n = slug, self.next.get(slug, 2)
+        if candidate in self.used:
+            candidate = f"{slug}{n}"
+            while candidate in self.used:
+                n += 1
+                candidate = f"{slug}{n}"
+            self.next[slug] = n + 1
+        self.used.add(candidate)
+        return candidate
+
+
+def _cut(text: str) -> str:
+    """Text within the schema's bound for an evidence field; only a broken file has more."""
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A piece of the file for an error message: printable (repr) and short."""
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def evidence_kind(section: str, sentence: str) -> EvidenceKind:
@@ -254,6 +311,37 @@ def evidence_kind(section: str, sentence: str) -> EvidenceKind:
     if _ABLATION.search(section) or _ABLATION.search(sentence):
         return "ablation"
     return "experiment"
+
+
+# --------------------------------------------------------------------------------------
+# Writing (what Draft.to_markdown writes, so that reading gives the same text back)
+# --------------------------------------------------------------------------------------
+
+# A backslash before one of these at the start of a line is a Markdown escape.
+_ESCAPABLE = "#`~<\\"
+
+
+def markdown_line(text: str) -> str:
+    """`text` as one line of Markdown that reads back (abstract or paragraph) as itself.
+
+    Whitespace is collapsed (reading joins a paragraph's lines with single spaces anyway),
+    and a line that would read as structure - a heading, a code fence, a comment or role
+    marker - or that starts with an escape of its own gets a backslash in front.
+    """
+    line = " ".join(text.split())
+    if line.startswith(("#", "```", "~~~", "<!--")) or _unescape(line) != line:
+        return "\\" + line
+    return line
+
+
+def markdown_title(title: str) -> str:
+    """The "# Title" line; a title ending in '#' gets a closing '#' so that it keeps its own."""
+    title = " ".join(title.split())
+    return f"# {title} #" if title.endswith("#") else f"# {title}"
+
+
+def _unescape(line: str) -> str:
+    return line[1:] if len(line) > 1 and line[0] == "\\" and line[1] in _ESCAPABLE else line
 
 
 # --------------------------------------------------------------------------------------

@@ -5,6 +5,11 @@ trajectories are serialised from them, and the JSON schema a model is constraine
 it generates (the Review) is generated from them. Field bounds on the model-facing schemas
 (`max_length`, `max_items`) are there on purpose: they bound how long a constrained
 generation can run, which matters with small models that never stop talking.
+
+The input formats (the argument structure) are bounded too, far above anything a real paper
+needs (MAX_TEXT characters per text field, MAX_ITEMS items per list, MAX_ID characters per
+id): a file is read whole, hashed, put into prompts and checked sentence by sentence, and
+those bounds keep every one of those steps small.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,48 +52,80 @@ class Strict(BaseModel):
 # Argument structure (input)
 # --------------------------------------------------------------------------------------
 
+# Bounds of the input formats (see the module docstring): a long abstract is about 2,000
+# characters, a long paragraph 3,000; a paper has tens of claims, not hundreds.
+MAX_TEXT = 20_000  # characters per text field
+MAX_ITEMS = 500  # items per list
+MAX_ID = 200  # characters per id
+
 NonEmpty = Field(min_length=1)
+_TEXT_BOUND = f"at most {MAX_TEXT:,} characters"
+_ITEMS_BOUND = f"at most {MAX_ITEMS} items"
+_ID_BOUND = f"at most {MAX_ID} characters"
+# A list item: the list's own Field describes the whole list.
+BoundedText = Annotated[str, Field(max_length=MAX_TEXT)]
+BoundedId = Annotated[str, Field(max_length=MAX_ID)]
+
+
+def _text(description: str = "") -> Any:
+    """A required, bounded text field; the bound is part of its description."""
+    return Field(min_length=1, max_length=MAX_TEXT, description=_described(description, _TEXT_BOUND))
+
+
+def _id() -> Any:
+    return Field(min_length=1, max_length=MAX_ID, description=_ID_BOUND)
+
+
+def _items(description: str = "", **options: Any) -> Any:
+    """A bounded list field (its items are bounded by their type)."""
+    return Field(max_length=MAX_ITEMS, description=_described(description, _ITEMS_BOUND), **options)
+
+
+def _described(description: str, bound: str) -> str:
+    return f"{description} ({bound})" if description else bound
 
 
 class MethodComponent(Strict):
-    name: str = Field(min_length=1)
-    description: str = Field(min_length=1)
-    rationale: str = Field(min_length=1, description="why this design is necessary")
+    name: str = _text()
+    description: str = _text()
+    rationale: str = _text("why this design is necessary")
 
 
 class Evidence(Strict):
-    id: str = Field(min_length=1)
+    id: str = _id()
     kind: EvidenceKind
-    location: str = Field(min_length=1)
-    finding: str = Field(min_length=1)
+    location: str = _text()
+    finding: str = _text()
 
 
 class Claim(Strict):
-    id: str = Field(min_length=1)
-    text: str = Field(min_length=1)
-    evidence: list[str] = Field(default_factory=list, description="evidence ids; empty = no support yet")
+    id: str = _id()
+    text: str = _text()
+    evidence: list[BoundedId] = _items(
+        f"evidence ids, each {_ID_BOUND}; empty = no support yet", default_factory=list
+    )
 
 
 class Anchor(Strict):
     """The human-written text for this structure (from ingest)."""
 
-    abstract: str = Field(min_length=1)
-    introduction: list[str] = Field(min_length=1)
+    abstract: str = _text()
+    introduction: list[BoundedText] = _items(f"paragraphs, each {_TEXT_BOUND}", min_length=1)
 
 
 class ArgumentStructure(Strict):
-    title: str = Field(min_length=1)
-    field: str | None = None
-    problem: str = Field(min_length=1)
-    motivation: str = Field(min_length=1)
-    gap: str = Field(min_length=1)
-    insight: str = Field(min_length=1)
+    title: str = _text()
+    field: str | None = Field(default=None, max_length=MAX_TEXT, description=_TEXT_BOUND)
+    problem: str = _text()
+    motivation: str = _text()
+    gap: str = _text()
+    insight: str = _text()
     realization_type: RealizationType
-    method: list[MethodComponent] = Field(min_length=1)
-    evidence: list[Evidence] = Field(default_factory=list)
-    claims: list[Claim] = Field(default_factory=list)
-    contributions: list[str] = Field(min_length=1)
-    limitations: list[str] = Field(default_factory=list)
+    method: list[MethodComponent] = _items(min_length=1)
+    evidence: list[Evidence] = _items(default_factory=list)
+    claims: list[Claim] = _items(default_factory=list)
+    contributions: list[BoundedText] = _items(f"each {_TEXT_BOUND}", min_length=1)
+    limitations: list[BoundedText] = _items(f"each {_TEXT_BOUND}", default_factory=list)
     anchor: Anchor | None = None
 
     @model_validator(mode="after")
@@ -140,10 +177,17 @@ class Draft(Strict):
         return next((p for p in self.introduction if p.id == paragraph_id), None)
 
     def to_markdown(self, title: str) -> str:
-        """Markdown that `paracycle review` reads back (roles kept as HTML comments)."""
-        lines = [f"# {title}", "", "## Abstract", "", self.abstract.strip(), "", "## Introduction", ""]
+        """Markdown that `paracycle review` reads back (roles kept as HTML comments).
+
+        Each text is one line, escaped where it would read as a heading, code fence or role
+        marker (`paracycle.paper.markdown_line`): reading the file gives back the same
+        paragraphs (whitespace collapsed) and roles, whatever the model wrote.
+        """
+        from paracycle.paper import markdown_line, markdown_title  # paper.py imports this module
+
+        lines = [markdown_title(title), "", "## Abstract", "", markdown_line(self.abstract), "", "## Introduction", ""]
         for p in self.introduction:
-            lines += [f"<!-- {p.id} role: {p.role} -->", p.text.strip(), ""]
+            lines += [f"<!-- {p.id} role: {p.role} -->", markdown_line(p.text), ""]
         return "\n".join(lines)
 
 

@@ -131,6 +131,66 @@ def test_role_markers_round_trip_through_draft_markdown():
     assert all("<!--" not in p for p in paper.introduction)
 
 
+# Text a model may well write, each piece of which the old Markdown reshaped: a heading
+# that started a section, a role marker that took over the next paragraph's role, a code
+# fence that hid the rest of the file, a blank line that split a paragraph in two.
+HOSTILE_PARAGRAPHS = [
+    "Results first.\n## Introduction\nThis line followed a heading.",
+    "## Method",
+    "# A title?",
+    "<!-- intro_p9 role: contribution_summary -->",
+    "<!-- a comment --> is not all of this line <!-- but it ends like one -->",
+    "```python",
+    "~~~ tilde fence",
+    "\\## an escaped heading, written as such",
+    "\\alpha is LaTeX, not an escape",
+    "\\",
+    "One paragraph\n\nwith a blank line inside.",
+    "| a table | row |",
+    "  ### indented heading  ",
+    "Ends with a marker\n<!-- intro_p1 role: gap_analysis -->",
+]
+
+
+def test_draft_markdown_reads_back_as_the_same_paragraphs_and_roles():
+    roles = ["scene_setting", "problem_statement", "gap_analysis", "insight_delivery", "method_preview",
+             "evidence_preview", "contribution_summary"]
+    draft = Draft(
+        abstract="Abstract text.\n## Introduction\n```\nStill the abstract.",
+        introduction=[
+            Paragraph(id=f"intro_p{i}", role=roles[(i * 3) % len(roles)], text=text)
+            for i, text in enumerate(HOSTILE_PARAGRAPHS, start=1)
+        ],
+    )
+    paper = parse_paper(draft.to_markdown("C#\n## Abstract"), "final.md")
+    # Reading joins a paragraph's lines with single spaces: the same text, whitespace collapsed.
+    assert paper.title == "C# ## Abstract"
+    assert paper.abstract == "Abstract text. ## Introduction ``` Still the abstract."
+    expected = draft.model_copy(update={
+        "abstract": paper.abstract,
+        "introduction": [p.model_copy(update={"text": " ".join(p.text.split())}) for p in draft.introduction],
+    })
+    assert paper.to_draft() == expected
+    assert list(paper.sections) == []
+
+
+def test_text_without_odd_whitespace_reads_back_exactly():
+    texts = ["## Method", "\\# x", "<!-- x -->", "```", "plain text", "\\\\ two backslashes"]
+    draft = Draft(abstract="# Abstract?", introduction=[
+        Paragraph(id=f"intro_p{i}", role="scene_setting", text=t) for i, t in enumerate(texts, start=1)
+    ])
+    paper = parse_paper(draft.to_markdown("Title"), "final.md")
+    assert paper.abstract == "# Abstract?"
+    assert paper.introduction == texts
+
+
+def test_markdown_escapes_are_read_as_markdown_does():
+    text = "# T\n\n## Abstract\n\n\\# one\n\n## Introduction\n\n\\<!-- kept -->\n\\\\ two\n\n\\x\n"
+    paper = parse_paper(text, "p.md")
+    assert paper.abstract == "# one"
+    assert paper.introduction == ["<!-- kept --> \\ two", "\\x"]
+
+
 def test_marker_alone_on_its_line_applies_to_next_paragraph():
     text = (
         "# T\n\n## Abstract\n\nA.\n\n## Introduction\n\n"

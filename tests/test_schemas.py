@@ -93,3 +93,43 @@ def test_scores_are_bounded():
     data = _review(["intro_p1"], [])
     data["scores"]["overall"] = 11
     assert parse_structured(json.dumps(data), Review)[1] == "failed"
+
+
+def _properties(schema: dict):
+    """(model, field, property schema) for every field of every model in a JSON schema."""
+    for name, model in {"ArgumentStructure": schema, **schema.get("$defs", {})}.items():
+        for field, prop in model.get("properties", {}).items():
+            yield name, field, prop
+
+
+def test_every_input_field_is_bounded_and_its_description_says_so():
+    from paracycle.schemas import MAX_ID, MAX_ITEMS, MAX_TEXT
+
+    for model, field, prop in _properties(ArgumentStructure.model_json_schema()):
+        where = f"{model}.{field}"
+        variants = prop.get("anyOf", [prop])  # "field: str | None"
+        for variant in variants:
+            if variant.get("type") == "string" and "enum" not in variant:
+                assert variant.get("maxLength") in (MAX_TEXT, MAX_ID), where
+                assert "at most" in prop.get("description", ""), where
+            if variant.get("type") == "array":
+                assert variant.get("maxItems") == MAX_ITEMS, where
+                assert f"at most {MAX_ITEMS} items" in prop["description"], where
+                if variant["items"].get("type") == "string":
+                    assert variant["items"].get("maxLength") in (MAX_TEXT, MAX_ID), where
+
+
+def test_bounds_are_far_above_a_real_paper_and_exact():
+    from paracycle.schemas import MAX_ITEMS, MAX_TEXT
+
+    data = example()
+    data["problem"] = "x" * MAX_TEXT
+    data["limitations"] = ["a limitation"] * MAX_ITEMS
+    ArgumentStructure.model_validate(data)
+    data["problem"] += "x"
+    with pytest.raises(ValidationError, match="problem"):
+        ArgumentStructure.model_validate(data)
+    data = example()
+    data["contributions"] = ["c"] * (MAX_ITEMS + 1)
+    with pytest.raises(ValidationError, match="contributions"):
+        ArgumentStructure.model_validate(data)

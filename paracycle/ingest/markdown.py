@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from paracycle.ingest.sections import Float, PaperSections
-from paracycle.paper import canonical_section_name
+from paracycle.paper import canonical_section_name, markdown_line
 
 FLOATS_SECTION = "Tables and figures"
 
@@ -28,7 +28,8 @@ def sections_to_markdown(title: str, sections: PaperSections) -> str:
     """The paper as Markdown. ValueError when there is no title, abstract or introduction."""
     title = _one_line(title or sections.title or "")
     abstract = _one_line(sections.abstract)
-    paragraphs = [_escape(_one_line(p)) for p in sections.introduction if p.strip()]
+    # markdown_line: the escapes paper.py reads back, so the anchor text round-trips exactly
+    paragraphs = [markdown_line(p) for p in sections.introduction if p.strip()]
     if not title:
         raise ValueError("the paper has no title")
     if not abstract:
@@ -45,7 +46,7 @@ def sections_to_markdown(title: str, sections: PaperSections) -> str:
         index = _section_index(float_.section, names)
         (captions.setdefault(index, []) if index is not None else unplaced).append(_caption_sentence(float_))
 
-    lines = [f"# {_escape(title)}", "", "## Abstract", "", _escape(abstract), "", "## Introduction", ""]
+    lines = [f"# {_escape(title)}", "", "## Abstract", "", markdown_line(abstract), "", "## Introduction", ""]
     for paragraph in paragraphs:
         lines += [paragraph, ""]
     for index, (name, section) in enumerate(zip(names, sections.sections)):
