@@ -41,7 +41,7 @@ demo: install
 
 # The vLLM tests run for real: a missing vllm is a failure here, not a skip.
 test: install install-vllm
-	PARACYCLE_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -ra
+	PARACYCLE_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -ra --durations=25
 
 bench: install install-vllm
 	$(BIN)/python bench/collect_throughput.py

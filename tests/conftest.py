@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# 1 GiB of KV cache is plenty for the test models; vLLM's CPU default here (0.3 of RAM)
+# takes about 15 s to allocate at every engine start (measured: 38 s against 23 s per start).
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 PARACYCLE = [sys.executable, "-m", "paracycle.cli"]
