@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -88,7 +89,8 @@ def test_round_promotes_and_the_promoted_adapter_is_used_next(tiny_model, tmp_pa
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
     assert second["parent"]["id"] == "round-0001" and "parent adapter" in second["reference"]
-    assert all("-round-0001-lora-s" in t for t in second["threads_collected"])
+    # tagged with the adapter's name: its directory and a digest of its weights
+    assert all(re.search(r"-round-0001-lora-[0-9a-f]{12}-s\d+$", t) for t in second["threads_collected"])
     assert not set(second["threads_used"]) & set(manifest["threads_used"])  # consumed data is not reused
 
 
