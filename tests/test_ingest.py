@@ -188,15 +188,11 @@ def test_ingested_paper_runs_through_cycle_review_and_pairs(arxiv_server, tmp_pa
     structure = load_structure(out / "2405.00001.yaml")
     assert structure.anchor is not None and structure.evidence
 
-    # Short generations: this test is about the files ingest writes, not about the text.
-    short = tmp_path / "short.yaml"
-    short.write_text("cycle: {writer: {paragraph: {max_new_tokens: 32}, abstract: {max_new_tokens: 48}}, "
-                     "reviewer: {sampling: {max_new_tokens: 256}, max_attempts: 1}}\n")
     cycle = run_cli("cycle", str(out / "2405.00001.yaml"), "--max-revisions", "0", "--seed", "0",
-                    "--engine", "transformers", "--runs-dir", str(runs), "--config", str(short))
+                    "--engine", "transformers", "--runs-dir", str(runs))
     assert cycle.returncode == 0, cycle.stderr[-3000:]
     review = run_cli("review", str(out / "2405.00001.md"), "--structure", str(out / "2405.00001.yaml"),
-                     "--engine", "transformers", "--seed", "0", "--json", "--config", str(short))
+                     "--engine", "transformers", "--seed", "0", "--json")
     assert review.returncode == 0, review.stderr[-3000:]
     assert json.loads(review.stdout)["draft"]["introduction"][0]["text"] == structure.anchor.introduction[0]
 
