@@ -148,11 +148,6 @@ class VLLMEngine(Engine):
         if adapter is not None:
             self.set_adapter(adapter)
 
-    @property
-    def batch_sizes(self) -> list[int]:
-        """Sequences in flight at each of the last engine steps (`batch_log` has totals)."""
-        return self.batch_log.recent()
-
     def set_adapter(self, path: str | Path | None, name: str | None = None) -> None:
         """Use a LoRA adapter for every later request (None: the base model)."""
         self._lora = self._lora_request(path, name)
@@ -382,10 +377,6 @@ class _AdapterView(Engine):
     @property
     def batch_log(self) -> BatchLog:
         return self.base.batch_log
-
-    @property
-    def batch_sizes(self) -> list[int]:
-        return self.base.batch_sizes
 
     def generate(self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None):
         return self.base._generate(requests, self.lora, on_tokens)
