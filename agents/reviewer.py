@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import Field
 
 from paracycle.agents import reviewer_prompts as P
 from paracycle.agents.common import messages, schema_attempts
@@ -21,23 +20,10 @@ from paracycle.schemas import (
     Evidence,
     Generation,
     Review,
-    SamplingParams,
-    Strict,
     StructuralCheck,
     grounded_review_schema,
 )
-
-
-class ReviewerSettings(Strict):
-    sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(
-            temperature=0.3, top_p=0.9, max_new_tokens=768, repetition_penalty=1.15
-        )
-    )
-    max_attempts: int = Field(default=2, ge=1)
-    # Show the deterministic checker's findings to the model. A small reviewer then grounds
-    # its commitments in what the checker found instead of guessing.
-    show_checker_notes: bool = True
+from paracycle.settings import ReviewerSettings
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from pydantic import Field
 
 from paracycle.agents import writer_prompts as P
 from paracycle.agents.common import messages, record
@@ -24,25 +23,11 @@ from paracycle.schemas import (
     Generation,
     Paragraph,
     Review,
-    SamplingParams,
     StructuralCheck,
-    Strict,
 )
+from paracycle.settings import WriterSettings
 
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten".split()
-
-
-class WriterSettings(Strict):
-    paragraph: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=96)
-    )
-    abstract: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=140)
-    )
-    # Open each paragraph with the structure's own words (see writer_prompts.OPENINGS).
-    guided_openings: bool = True
-    max_paragraph_sentences: int = Field(default=5, ge=1)
-    max_abstract_sentences: int = Field(default=7, ge=1)
 
 
 class Writer:

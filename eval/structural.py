@@ -51,6 +51,7 @@ from paracycle.schemas import (
     StructuralCheck,
     UnsupportedClaim,
 )
+from paracycle.settings import LengthTargets
 
 # A candidate must contain at least this share of a sentence's content words to count as
 # a match at all; below it the sentence says something the structure does not.
@@ -261,9 +262,7 @@ def check_draft(
     evidence: Sequence[Evidence],
     claims: Sequence[Claim],
     contributions: Sequence[str],
-    target_abstract_words: int = 200,
-    target_introduction_words: int = 600,
-    length_tolerance: float = 0.5,
+    lengths: LengthTargets | None = None,
     open_commitments: Iterable[str] = (),
     known_names: Iterable[str] = (),
     setup_facts: Iterable[tuple[str, str, str]] = (),
@@ -298,20 +297,14 @@ def check_draft(
         ],
         dropped_contributions=dropped_contributions(draft, contributions),
         role_order_violations=role_order_violations(draft),
-        length=length_check(
-            draft,
-            target_abstract_words=target_abstract_words,
-            target_introduction_words=target_introduction_words,
-            tolerance=length_tolerance,
-        ),
+        length=length_check(draft, lengths or LengthTargets()),
     )
 
 
-def check_structure_draft(structure: ArgumentStructure, draft: Draft, **targets) -> StructuralCheck:
-    """check_draft with the structure's evidence, claims, contributions and open commitments.
-
-    `targets` are check_draft's keyword options (target word counts, length_tolerance).
-    """
+def check_structure_draft(
+    structure: ArgumentStructure, draft: Draft, lengths: LengthTargets | None = None
+) -> StructuralCheck:
+    """check_draft with the structure's evidence, claims, contributions and open commitments."""
     return check_draft(
         draft,
         evidence=structure.evidence,
@@ -323,7 +316,7 @@ def check_structure_draft(structure: ArgumentStructure, draft: Draft, **targets)
             *(("method", m.name, f"{m.name} {m.description} {m.rationale}") for m in structure.method),
             *(("contribution", f"contribution {i}", c) for i, c in enumerate(structure.contributions, 1)),
         ],
-        **targets,
+        lengths=lengths,
     )
 
 
@@ -370,21 +363,14 @@ def word_count(passage: str) -> int:
     return sum(1 for token in passage.split() if any(c.isalnum() for c in token))
 
 
-def length_check(
-    draft: Draft,
-    *,
-    target_abstract_words: int = 200,
-    target_introduction_words: int = 600,
-    tolerance: float = 0.5,
-) -> LengthCheck:
+def length_check(draft: Draft, lengths: LengthTargets) -> LengthCheck:
     """Word counts and their ratios to the targets; within_target = both in [1-tol, 1+tol]."""
-    if target_abstract_words <= 0 or target_introduction_words <= 0:
-        raise ValueError("length targets must be positive word counts")
+    target_abstract_words, target_introduction_words = lengths.abstract_words, lengths.introduction_words
     abstract_words = word_count(draft.abstract)
     introduction_words = sum(word_count(p.text) for p in draft.introduction)
     abstract_ratio = abstract_words / target_abstract_words
     introduction_ratio = introduction_words / target_introduction_words
-    low, high = 1 - tolerance, 1 + tolerance
+    low, high = 1 - lengths.tolerance, 1 + lengths.tolerance
     return LengthCheck(
         abstract_words=abstract_words,
         introduction_words=introduction_words,

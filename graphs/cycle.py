@@ -50,14 +50,7 @@ def review(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal
     ctx = runtime.context
     structure = _sync(ctx, state)
     last = Step.model_validate(state["steps"][-1])
-    cfg = ctx.config
-    check = check_structure_draft(
-        structure,
-        last.draft,
-        target_abstract_words=cfg.target_abstract_words,
-        target_introduction_words=cfg.target_introduction_words,
-        length_tolerance=cfg.length_tolerance,
-    )
+    check = check_structure_draft(structure, last.draft, ctx.config.lengths)
     ctx.stage(f"reviewing revision {last.revision}")
     outcome = ctx.reviewer.review(
         structure.title, last.draft, structure.evidence, structure.claims, check, on_tokens=ctx.on_tokens

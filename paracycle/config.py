@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from paracycle.errors import InputError
-from paracycle.graphs.configuration import CycleConfiguration
+from paracycle.settings import CycleConfiguration
 from paracycle.schemas import Strict
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

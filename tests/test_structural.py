@@ -17,6 +17,7 @@ from paracycle.eval.structural import (
     role_order_violations,
 )
 from paracycle.paper import load_paper, parse_paper
+from paracycle.settings import LengthTargets
 from paracycle.schemas import (
     ArgumentStructure,
     Claim,
@@ -367,18 +368,18 @@ def test_skipped_and_repeated_roles_are_fine():
 
 def test_length_check_ratios_and_tolerance():
     draft = draft_of("word " * 100, ("scene_setting", "word " * 300), ("gap_analysis", "word " * 150))
-    length = length_check(draft, target_abstract_words=200, target_introduction_words=600, tolerance=0.5)
+    length = length_check(draft, LengthTargets(abstract_words=200, introduction_words=600, tolerance=0.5))
     assert (length.abstract_words, length.introduction_words) == (100, 450)
     assert length.abstract_ratio == 0.5 and length.introduction_ratio == 0.75
     assert length.within_target
     short = draft_of("word " * 99, ("scene_setting", "word " * 450))
-    assert not length_check(short, tolerance=0.5).within_target
-    assert not length_check(draft, tolerance=0.2).within_target
+    assert not length_check(short, LengthTargets(tolerance=0.5)).within_target
+    assert not length_check(draft, LengthTargets(tolerance=0.2)).within_target
 
 
 def test_check_draft_reports_length_targets(structure):
     draft = draft_of("word " * 50)
-    result = check_structure_draft(structure, draft, target_abstract_words=50, target_introduction_words=5)
+    result = check_structure_draft(structure, draft, LengthTargets(abstract_words=50, introduction_words=5))
     assert result.length.abstract_ratio == 1.0
     assert result.length.target_introduction_words == 5
 

@@ -19,7 +19,7 @@ from paracycle.collect import sample_seed
 from paracycle.engines.base import Engine
 from paracycle.eval.judge import judge_pairs, win_rate
 from paracycle.eval.structural import check_structure_draft, word_count
-from paracycle.graphs.configuration import CycleConfiguration
+from paracycle.settings import CycleConfiguration
 from paracycle.schemas import ArgumentStructure, Draft, SamplingParams, Strict
 from paracycle.training.reward import RewardWeights, score_draft
 
@@ -50,12 +50,7 @@ def draft_all(
 def writer_metrics(drafts, cycle: CycleConfiguration, weights: RewardWeights) -> dict[str, Any]:
     rewards, closures, unsupported, role_order, words = [], [], [], [], []
     for structure, _, draft in drafts:
-        check = check_structure_draft(
-            structure, draft,
-            target_abstract_words=cycle.target_abstract_words,
-            target_introduction_words=cycle.target_introduction_words,
-            length_tolerance=cycle.length_tolerance,
-        )
+        check = check_structure_draft(structure, draft, cycle.lengths)
         rewards.append(score_draft(structure, draft, check, None, weights).structural)
         if check.closure_rate is not None:
             closures.append(check.closure_rate)

@@ -29,7 +29,7 @@ from typing import Literal
 from pydantic import Field
 
 from paracycle.eval.structural import check_structure_draft
-from paracycle.graphs.configuration import CycleConfiguration
+from paracycle.settings import CycleConfiguration
 from paracycle.schemas import ArgumentStructure, Draft, Paragraph, Strict, Trajectory
 from paracycle.training.reward import Reward, RewardWeights, score_draft
 
@@ -150,12 +150,7 @@ def principle_violation_pairs(
 
 
 def _structural_reward(structure, draft, cycle: CycleConfiguration, weights) -> Reward:
-    check = check_structure_draft(
-        structure, draft,
-        target_abstract_words=cycle.target_abstract_words,
-        target_introduction_words=cycle.target_introduction_words,
-        length_tolerance=cycle.length_tolerance,
-    )
+    check = check_structure_draft(structure, draft, cycle.lengths)
     return score_draft(structure, draft, check, None, weights)
 
 
