@@ -8,20 +8,15 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
 from paracycle.errors import InputError
-from paracycle.ingest.latex import (
-    NoLatex,
-    UnsafeArchive,
-    extract_archive,
-    find_main_tex,
-    inline_inputs,
-    parse_latex,
-    parse_source,
-)
+from paracycle.ingest.archive import NoLatex, UnsafeArchive, extract_archive
+from paracycle.ingest.latex import parse_latex, parse_source
+from paracycle.ingest.tex_source import find_main_tex, inline_inputs
 
 # --------------------------------------------------------------------------------------
 # A realistic multi-file paper
@@ -523,6 +518,73 @@ def test_inline_math_and_text_symbols():
     assert paper.sections[0].text == (
         'We reach 62% and 3x at 1.8x cost, ± noise, α ≤ 0.5. Tom & Jerry said "yes" – twice — loudly; 10% of all runs.'
     )
+
+
+def _intro(body: str) -> str:
+    """The introduction of a paper whose introduction is `body`, as one string."""
+    return " ".join(parse_latex(_doc(f"\\section{{Introduction}}\n{body}")).introduction)
+
+
+# siunitx as it prints: the claim check compares these numbers with a draft's.
+SIUNITX = [
+    # quantities and units
+    ("\\SI{61.2}{\\percent}", "61.2%"),
+    ("\\SI{3}{\\milli\\second}", "3 ms"),
+    ("\\SI{3}{\\micro\\second}", "3 µs"),
+    ("\\SI{5}{\\kilo\\gram}", "5 kg"),
+    ("\\SI{5}{\\gram}", "5 g"),
+    ("\\SI{2}{\\metre} \\SI{2}{\\meter} \\SI{4}{\\kilo\\metre}", "2 m 2 m 4 km"),
+    ("\\SI{1}{\\hour} \\SI{2}{\\minute} \\SI{9}{\\second}", "1 h 2 min 9 s"),
+    ("\\SI{16}{\\giga\\byte} \\SI{16}{\\mega\\byte}", "16 GB 16 MB"),
+    ("\\SI{50}{\\hertz} \\SI{2.4}{\\giga\\hertz}", "50 Hz 2.4 GHz"),
+    ("\\SI{2.5}{\\times} \\SI{90}{\\degree} \\SI{20}{\\celsius}", "2.5x 90° 20 °C"),
+    ("\\SI{30}{\\kilo\\metre\\per\\hour} \\SI{9.8}{\\metre\\per\\second\\squared}", "30 km/h 9.8 m/s²"),
+    ("\\SI{2}{\\square\\metre} \\SI{2}{\\metre\\tothe{3}}", "2 m² 2 m³"),
+    ("\\SI{3}{\\flop} \\SI{3}{ms} \\SI{3}{\\ms}", "3 flop 3 ms 3 ms"),  # unknown, literal, abbreviation
+    ("\\SI[round-precision=1]{10}[\\$]{}", "$10"),  # options dropped, pre-unit kept
+    ("\\qty{3}{\\milli\\second} \\qty{61.2}{\\percent}", "3 ms 61.2%"),
+    ("\\unit{\\kilo\\metre\\per\\hour} \\si{\\percent} \\unit{\\giga\\byte}", "km/h % GB"),
+    ("\\ang{30} \\ang{1;2;3}", "30° 1°2′3″"),
+    ("10\\percent alone", "10% alone"),
+    ("in math $\\SI{3}{\\milli\\second}$ too", "in math 3 ms too"),
+    # numbers
+    ("\\num{12345}", "12345"),
+    ("\\num{12 345}", "12345"),
+    ("\\num{1.5e3}", "1500"),  # exponents multiplied out, so the claim check sees 1500
+    ("\\num{2e-3}", "0.002"),
+    ("\\num{6.02e23}", "6.02e23"),  # too long to write out: kept as written
+    ("\\num{-3} \\num{0.5}", "-3 0.5"),
+    ("\\num{1.2+-0.1} \\num{1.2 \\pm 0.1}", "1.2 ± 0.1 1.2 ± 0.1"),
+    ("\\SI{1.5e3}{\\milli\\second}", "1500 ms"),
+    # ranges and lists
+    ("\\SIrange{2}{3}{\\times}", "2-3x"),  # was "23x"
+    ("\\qtyrange{2}{3}{\\times}", "2-3x"),
+    ("\\SIrange{10}{20}{\\milli\\second} \\qtyrange{5}{7}{\\percent}", "10-20 ms 5-7%"),
+    ("\\numrange{2}{3}", "2-3"),
+    ("\\numrange{-5}{5}", "-5 to 5"),  # a hyphen before a sign would read as a minus
+    ("\\SIlist{1;2;3}{\\milli\\second}", "1 ms, 2 ms, 3 ms"),
+    ("\\qtylist{1;2.5}{\\percent}", "1%, 2.5%"),
+    ("\\numlist{1;2;3}", "1, 2, 3"),
+]
+
+
+@pytest.mark.parametrize(("tex", "text"), SIUNITX)
+def test_siunitx_reads_as_it_prints(tex: str, text: str):
+    assert _intro(tex) == text
+
+
+def test_hostile_siunitx_is_read_in_linear_time():
+    hostile = [
+        "\\SI{1}{" * 20_000,  # unclosed unit groups
+        "\\unit{\\metre" + "\\squared" * 50_000 + "}",  # a power added 50,000 times
+        "\\unit{" + "\\per" * 50_000 + "\\kilo" * 50_000 + "}",
+        "\\num{1e" + "9" * 50_000 + "}",  # an exponent far too large to write out
+        "\\SIlist{" + ";" * 50_000 + "}{\\tothe{",
+    ]
+    for body in hostile:
+        start = time.monotonic()
+        _intro(body)
+        assert time.monotonic() - start < 5.0, body[:20]
 
 
 def test_macros_with_arguments_and_defaults():

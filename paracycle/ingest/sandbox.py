@@ -34,7 +34,8 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 import paracycle
-from paracycle.ingest.latex import NoLatex, UnsafeArchive, parse_source
+from paracycle.ingest.archive import NoLatex, UnsafeArchive
+from paracycle.ingest.latex import parse_source
 from paracycle.ingest.sections import PaperSections
 from paracycle.schemas import Strict
 
