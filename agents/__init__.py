@@ -1,1 +1,4 @@
-"""Agents: the writer and the reviewer. Prompts live in one module per agent."""
+"""Agents: the writer, the reviewer and the analyst (paper -> argument structure).
+
+Prompts live in one module per agent; `common` holds what the agents share.
+"""

@@ -34,9 +34,13 @@ from pydantic import Field, ValidationError, create_model
 from paracycle.agents import analyst_prompts as P
 from paracycle.agents.common import messages, schema_attempts
 from paracycle.engines.base import Engine, TokenCallback
-from paracycle.eval.claims import claim_sentences, numbers
 from paracycle.ingest.sections import PaperSections, Section
-from paracycle.paper import NOT_EVIDENCE, canonical_section_name, evidence_kind, section_prose
+from paracycle.paper import (
+    NOT_EVIDENCE,
+    canonical_section_name,
+    evidence_kind,
+    section_prose,
+)
 from paracycle.schemas import (
     Anchor,
     ArgumentStructure,
@@ -48,6 +52,7 @@ from paracycle.schemas import (
     SamplingParams,
     Strict,
 )
+from paracycle.text import claim_sentences, numbers
 
 # --------------------------------------------------------------------------------------
 # Evidence candidates (deterministic)
@@ -68,7 +73,7 @@ def evidence_candidates(sections: PaperSections, max_items: int = 12) -> list[Ev
     """What the paper can show, found without a model; ids E1, E2, ... in order.
 
     Table/figure captions come first, in file order (location "Table 2 (tab:main)"). Then
-    claim sentences (`paracycle.eval.claims.claim_sentences`: numbers, comparisons,
+    claim sentences (`paracycle.text.claim_sentences`: numbers, comparisons,
     result verbs) from the sections named like experiments/results/evaluation/analysis/
     ablation, or, when there is none, from every section except the conclusion, the
     references (as `Paper.evidence()` skips them) and related work. Sentences with a

@@ -1,4 +1,4 @@
-"""What both agents share: turning engine results into trajectory records."""
+"""What the agents (and the judge) share: prompts as messages, engine results as trajectory records."""
 
 from __future__ import annotations
 

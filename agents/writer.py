@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-
 from paracycle.agents import writer_prompts as P
 from paracycle.agents.common import messages, record
 from paracycle.engines.base import ChatRequest, Engine, TokenCallback
@@ -26,6 +25,7 @@ from paracycle.schemas import (
     StructuralCheck,
 )
 from paracycle.settings import WriterSettings
+from paracycle.text import split_sentences
 
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten".split()
 
@@ -216,8 +216,6 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]]?$")
 
 def clean_prose(text: str, max_sentences: int) -> str:
     """One paragraph of prose: no headings or list markers, whole sentences only."""
-    from paracycle.eval.claims import split_sentences
-
     lines = [_LIST_MARKER.sub("", line) for line in text.splitlines() if not line.lstrip().startswith("#")]
     flat = re.sub(r"\s+", " ", " ".join(lines)).replace("**", "").strip()
     sentences = split_sentences(flat)

@@ -1,1 +1,3 @@
-"""Deterministic evaluation: the structural check over the argument graph."""
+"""Evaluation of drafts: the deterministic structural check (`structural`) and the pairwise
+judge that compares two writers' drafts with the reviewer model (`judge`).
+"""

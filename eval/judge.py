@@ -14,22 +14,13 @@ from pydantic import Field
 from paracycle.agents.common import messages
 from paracycle.engines.base import ChatRequest, Engine
 from paracycle.eval import judge_prompts as P
+from paracycle.metrics import Judgement
 from paracycle.schemas import ArgumentStructure, Draft, SamplingParams, Strict
-
-Outcome = Literal["candidate", "current", "tie"]
 
 
 class Verdict(Strict):
     reason: str = Field(max_length=160)  # before the answer: the model reasons first
     better: Literal["A", "B", "tie"]
-
-
-class Judgement(Strict):
-    structure_hash: str
-    sample: int
-    candidate_first: str  # the verdict with the candidate as draft A ("A", "B", "tie" or "failed")
-    candidate_second: str  # the verdict with the candidate as draft B
-    outcome: Outcome
 
 
 def render(draft: Draft) -> str:

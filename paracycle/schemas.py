@@ -19,7 +19,9 @@ import json
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from paracycle.text import markdown_line, markdown_title
 
 SCHEMA_VERSION = 1
 
@@ -58,7 +60,6 @@ MAX_TEXT = 20_000  # characters per text field
 MAX_ITEMS = 500  # items per list
 MAX_ID = 200  # characters per id
 
-NonEmpty = Field(min_length=1)
 _TEXT_BOUND = f"at most {MAX_TEXT:,} characters"
 _ITEMS_BOUND = f"at most {MAX_ITEMS} items"
 _ID_BOUND = f"at most {MAX_ID} characters"
@@ -146,9 +147,6 @@ class ArgumentStructure(Strict):
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def evidence_by_id(self) -> dict[str, Evidence]:
-        return {e.id: e for e in self.evidence}
-
 
 def _require_unique(ids: list[str], where: str) -> None:
     seen: set[str] = set()
@@ -180,11 +178,9 @@ class Draft(Strict):
         """Markdown that `paracycle review` reads back (roles kept as HTML comments).
 
         Each text is one line, escaped where it would read as a heading, code fence or role
-        marker (`paracycle.paper.markdown_line`): reading the file gives back the same
+        marker (`paracycle.text.markdown_line`): reading the file gives back the same
         paragraphs (whitespace collapsed) and roles, whatever the model wrote.
         """
-        from paracycle.paper import markdown_line, markdown_title  # paper.py imports this module
-
         lines = [markdown_title(title), "", "## Abstract", "", markdown_line(self.abstract), "", "## Introduction", ""]
         for p in self.introduction:
             lines += [f"<!-- {p.id} role: {p.role} -->", markdown_line(p.text), ""]
@@ -286,7 +282,7 @@ class LengthCheck(Strict):
 
 class StructuralCheck(Strict):
     open_commitments: list[str] = Field(
-        default_factory=list, description="structure claim ids with no path to evidence"
+        default_factory=list, description="structure claim ids that cite no evidence the structure has"
     )
     commitments: list[CommitmentCheck] = Field(default_factory=list)
     closure_rate: float | None = Field(
@@ -364,10 +360,6 @@ def grounded_review_schema(paragraph_ids: list[str], evidence_ids: list[str]) ->
     `paragraph_roles` assesses every paragraph exactly once, in order. It is derived from `Review`
     (not written twice); a parsed instance converts back with `Review.model_validate`.
     """
-    from typing import Annotated
-
-    from pydantic import create_model
-
     def one_of(values: list[str]):
         return Literal[tuple(values)] if values else Annotated[str, Field(max_length=0)]
 

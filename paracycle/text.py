@@ -1,4 +1,11 @@
-"""Deterministic claim extraction from prose.
+"""The lexical layer shared by the agents, the evaluation and the paper reader.
+
+Sentences, content words, numbers, names, guarantee words and claim sentences, found with
+regular expressions: the analyst and the writer (`paracycle.agents`), the structural check
+(`paracycle.eval.structural`) and the Markdown paper reader (`paracycle.paper`) all read
+prose through it, so they agree on what a sentence or a claim is. The Markdown line escapes
+live here too, written by `Draft.to_markdown` and undone by the paper reader. It imports
+nothing of paracycle's, so anything may import it (the schemas included).
 
 The structural check needs to know, without a model, which sentences of an abstract or
 introduction commit the paper to something checkable, and which *specifics* each one names:
@@ -451,3 +458,35 @@ def _changes_by(sentence: str) -> bool:
 def claim_sentences(text: str) -> list[str]:
     """The claim sentences of a piece of prose, in order."""
     return [s for s in split_sentences(text) if is_claim_sentence(s)]
+
+
+# --------------------------------------------------------------------------------------
+# Markdown lines (what Draft.to_markdown writes and paracycle.paper reads back)
+# --------------------------------------------------------------------------------------
+
+# A backslash before one of these at the start of a line is a Markdown escape.
+_ESCAPABLE = "#`~<\\"
+
+
+def markdown_line(text: str) -> str:
+    """`text` as one line of Markdown that reads back (abstract or paragraph) as itself.
+
+    Whitespace is collapsed (reading joins a paragraph's lines with single spaces anyway),
+    and a line that would read as structure - a heading, a code fence, a comment or role
+    marker - or that starts with an escape of its own gets a backslash in front.
+    """
+    line = " ".join(text.split())
+    if line.startswith(("#", "```", "~~~", "<!--")) or markdown_unescape(line) != line:
+        return "\\" + line
+    return line
+
+
+def markdown_title(title: str) -> str:
+    """The "# Title" line; a title ending in '#' gets a closing '#' so that it keeps its own."""
+    title = " ".join(title.split())
+    return f"# {title} #" if title.endswith("#") else f"# {title}"
+
+
+def markdown_unescape(line: str) -> str:
+    """The line with the escape `markdown_line` may have put in front removed."""
+    return line[1:] if len(line) > 1 and line[0] == "\\" and line[1] in _ESCAPABLE else line

@@ -10,11 +10,10 @@ import subprocess
 import time
 
 import pytest
-
-from paracycle.eval.claims import content_words
-from paracycle.schemas import Trajectory
-
 from conftest import EXAMPLES, PARACYCLE, ROOT, add_to_intro, run_cli
+
+from paracycle.schemas import Trajectory
+from paracycle.text import content_words
 
 pytestmark = pytest.mark.slow
 MODEL_ID = "SmolLM2-135M-Instruct"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from paracycle.eval import claims
+from paracycle import text as claims
 from paracycle.eval.structural import check_draft
 from paracycle.paper import parse_paper
 

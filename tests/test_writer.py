@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conftest import EXAMPLES
+
 from paracycle.agents.writer import (
     clean_prose,
     in_canonical_order,
@@ -11,7 +13,6 @@ from paracycle.agents.writer import (
     problems_by_location,
     role_facts,
 )
-from paracycle.eval.claims import number_is_backed
 from paracycle.loading import load_structure
 from paracycle.schemas import (
     ROLES,
@@ -21,8 +22,7 @@ from paracycle.schemas import (
     StructuralCheck,
     UnsupportedClaim,
 )
-
-from conftest import EXAMPLES
+from paracycle.text import number_is_backed
 
 STRUCTURE = load_structure(EXAMPLES / "cache-scheduling.yaml")
 

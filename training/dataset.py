@@ -23,8 +23,6 @@ from paracycle.fsutil import publish_dir, work_dir
 from paracycle.schemas import Strict, utcnow
 from paracycle.training.pairs import BuiltPairs, PairRow, PairSettings
 
-TRAIN_COLUMNS = ("prompt", "chosen", "rejected")
-
 
 class PairsManifest(Strict):
     version: str
@@ -40,7 +38,7 @@ class PairsManifest(Strict):
 
 
 def write_dataset(built: BuiltPairs, root: Path, settings: PairSettings, holdout: set[str]) -> tuple[Path, PairsManifest]:
-    from datasets import Dataset
+    from datasets import Dataset  # datasets: off the start-up path
 
     digest = hashlib.sha256("\n".join(sorted(r.id for r in built.rows)).encode()).hexdigest()[:8]
     version = f"{utcnow().replace(':', '').replace('-', '').split('+')[0]}-{digest}"

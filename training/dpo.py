@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from paracycle import lifeline
 from paracycle.fsutil import publish_dir
 from paracycle.schemas import Strict
 
@@ -86,6 +89,7 @@ def reference_description(job: TrainJob) -> str:
 
 
 def train(job: TrainJob, log=print) -> TrainResult:
+    # torch, datasets, transformers, trl: off the start-up path
     import torch
     from datasets import load_from_disk
     from transformers import AutoTokenizer
@@ -168,8 +172,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
 
 def _policy_and_reference(job: TrainJob):
     """(policy, explicit reference or None, peft_config or None): see the module docstring."""
-    import copy
-
+    # torch, peft, transformers: off the start-up path
     import torch
     from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM
@@ -197,11 +200,6 @@ def train_with_launcher(job: TrainJob, job_file: Path, log=print) -> TrainResult
     """In this process, or under `accelerate launch` (multi-GPU) in a child process."""
     if job.settings.launcher == "inprocess":
         return train(job, log=log)
-    import subprocess
-    import sys
-
-    from paracycle import lifeline
-
     lifeline.ensure()  # the launched trainers die with this process, even on SIGKILL
     job_file.write_text(job.model_dump_json(indent=2))
     result_file = job_file.with_suffix(".result.json")

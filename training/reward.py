@@ -17,6 +17,7 @@ import math
 
 from pydantic import Field
 
+from paracycle.agents.writer import planned_roles
 from paracycle.schemas import ArgumentStructure, Draft, Review, Strict, StructuralCheck
 
 
@@ -50,8 +51,6 @@ def score_draft(
     review: Review | None,
     weights: RewardWeights,
 ) -> Reward:
-    from paracycle.agents.writer import planned_roles
-
     present = {p.role for p in draft.introduction}
     components: dict[str, float | None] = {
         "review": _review_score(review),

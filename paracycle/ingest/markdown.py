@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 
 from paracycle.ingest.sections import Float, PaperSections
-from paracycle.paper import canonical_section_name, markdown_line
+from paracycle.paper import canonical_section_name
+from paracycle.text import markdown_line
 
 FLOATS_SECTION = "Tables and figures"
 
