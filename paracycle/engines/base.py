@@ -10,8 +10,11 @@ one bad output must not crash a batch).
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,8 +76,40 @@ def adapter_name(directory: str | Path) -> str:
     return f"{directory.name[:40]}-{tree_digest(directory)[:12]}"
 
 
+class BatchLog:
+    """Sizes of the batches an engine ran, in bounded memory: totals over every batch, and the
+    sizes of only the last `keep` (a collection runs for days; a list of every size would not
+    stop growing). Safe to read from other threads while one thread adds."""
+
+    def __init__(self, keep: int = 4096):
+        self.count = 0  # batches run
+        self.requests = 0  # requests in them, all together
+        self.largest = 0
+        self._recent: deque[int] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def add(self, size: int) -> None:
+        with self._lock:
+            self.count += 1
+            self.requests += size
+            self.largest = max(self.largest, size)
+            self._recent.append(size)
+
+    @property
+    def mean(self) -> float:
+        return self.requests / self.count if self.count else 0.0
+
+    def recent(self) -> list[int]:
+        """The last sizes, oldest first: a copy, so the reader iterates while batches run."""
+        with self._lock:
+            return list(self._recent)
+
+
 class Engine(ABC):
-    """A loaded model that serves batched chat generation."""
+    """A loaded model that serves batched chat generation.
+
+    Beyond `generate`, an engine says what else it can do; the defaults here are those of an
+    engine that cannot, so callers ask the engine and never probe its type."""
 
     model_id: str
     adapter_id: str | None = None
@@ -82,6 +117,8 @@ class Engine(ABC):
     # True when concurrent generate() calls already share the hardware (a server's
     # scheduler, vLLM's continuous batching); False puts a micro-batching queue in front.
     batches_itself: bool = False
+    # Sizes of the batches this engine ran (None: a server batches out of our sight).
+    batch_log: BatchLog | None = None
 
     @abstractmethod
     def generate(
@@ -96,6 +133,33 @@ class Engine(ABC):
 
     def close(self) -> None:  # engines that hold processes or servers release them here
         pass
+
+    def is_up(self) -> bool:
+        """Whether the engine answers now (a server that went down says False)."""
+        return True
+
+    @contextmanager
+    def client(self) -> Iterator[None]:
+        """Held by each thread that calls `generate` while it runs; a micro-batching queue
+        counts its clients to know when everyone is waiting."""
+        yield
+
+    def reset_prefix_cache(self) -> None:
+        """Forget cached prompt prefixes (an engine without a prefix cache has none)."""
+
+    def with_adapter(self, path: str | Path | None, name: str | None = None) -> Engine:
+        """This engine's model with another LoRA adapter per request, without loading it twice."""
+        raise EngineError(f"{type(self).__name__} cannot switch adapters per request")
+
+
+def distinct(*engines: Engine) -> list[Engine]:
+    """Each engine once: the writer and the reviewer are often the same engine."""
+    return list({id(e): e for e in engines}.values())
+
+
+def close_engines(*engines: Engine) -> None:
+    for engine in distinct(*engines):
+        engine.close()
 
 
 def check_fits(prompt_tokens: int, request: ChatRequest, context: int, model_id: str) -> None:

