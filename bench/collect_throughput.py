@@ -29,13 +29,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def measure(kind: str, samples: int, concurrency: int, max_revisions: int, review_tokens: int | None) -> dict:
-    from paracycle.collect import Collector, plan_jobs
+    # Imported here, after main() has quieted the libraries they load.
+    from paracycle.collect import collect, plan_jobs
     from paracycle.config import EngineSpec, RunConfig
     from paracycle.engines.base import ChatRequest
     from paracycle.loading import load_structure, structure_files
     from paracycle.models import load_engine
+    from paracycle.rundir import RunDir
     from paracycle.schemas import grounded_review_schema
-    from paracycle.store import TrajectoryStore
 
     structures = [(str(p), load_structure(p)) for p in structure_files([ROOT / "examples"])]
     config = RunConfig(writer=EngineSpec(engine=kind), seed=0)
@@ -45,10 +46,12 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
         config.cycle.reviewer.max_attempts = 1
     engine = load_engine(config.writer, log=lambda *a: None)
     try:
-        runs = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
-        store = TrajectoryStore(runs / "trajectories.sqlite")
-        collector = Collector(config, engine, engine, store, runs / "checkpoints.sqlite", concurrency=concurrency)
-        result = collector.run(plan_jobs(structures, samples))
+        run_dir = RunDir(Path(tempfile.mkdtemp(prefix=f"bench-{kind}-")))
+        store = run_dir.open_store()
+        result = collect(
+            config, plan_jobs(structures, samples), run_dir, store,
+            concurrency=concurrency, log=lambda *a: None, engines=(engine, engine),
+        )
         if result.failed:
             sys.exit(f"{kind}: {len(result.failed)} cycles failed: {next(iter(result.failed.values()))}")
 
@@ -73,9 +76,7 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
         mean_batch = result.batched_requests / result.batches if result.batches else 0.0
         # vLLM still holds the collection's prompts in its prefix cache; the replay must
         # compute its prefills as the collection did, or (a) is flattered.
-        reset_prefix_cache = getattr(engine, "reset_prefix_cache", None)
-        if reset_prefix_cache is not None:
-            reset_prefix_cache()
+        engine.reset_prefix_cache()
         started = time.perf_counter()
         outputs = engine.generate(replay)
         raw_seconds = time.perf_counter() - started
@@ -103,9 +104,9 @@ def main() -> None:
     args = parser.parse_args()
     samples, max_revisions, review_tokens = (2, 0, 256) if args.quick else (4, 1, None)
 
-    from paracycle.cli import _quiet_libraries
+    from paracycle.stdio import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     rows = [measure(kind, samples, args.concurrency, max_revisions, review_tokens) for kind in ("transformers", "vllm")]
     print(f"{'engine':<13}{'cycles':>7}{'collect tok/s':>15}{'raw batch tok/s':>17}{'b/a':>7}{'mean batch':>12}")
     for r in rows:

@@ -16,23 +16,34 @@ goes on.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from paracycle.agents.reviewer import Reviewer
 from paracycle.agents.writer import Writer
-from paracycle.config import RunConfig
-from paracycle.engines.base import Engine, EngineUnavailable
-from paracycle.engines.batching import BatchingEngine
+from paracycle.config import EngineSpec, RunConfig
+from paracycle.engines.base import (
+    Engine,
+    EngineUnavailable,
+    adapter_name,
+    close_engines,
+    distinct,
+)
+from paracycle.engines.batching import batched
 from paracycle.graphs.configuration import CycleContext
 from paracycle.graphs.cycle import open_checkpointer, run_cycle
+from paracycle.models import load_engines
+from paracycle.progress import CollectProgress
+from paracycle.rundir import RunDir
 from paracycle.schemas import ArgumentStructure
+from paracycle.settings import sample_seed
 from paracycle.store import ThreadBusy, TrajectoryStore
 
 
@@ -60,6 +71,67 @@ class CollectResult:
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
+    def summary(self) -> str:
+        batching = (f", {self.batches} engine batches of {self.batched_requests / self.batches:.1f} requests on average"
+                    if self.batches else "")
+        return (f"collected {self.finished} cycles, {self.skipped} finished earlier, {len(self.failed)} failed; "
+                f"{self.tokens} tokens in {self.seconds:.1f}s ({self.tokens_per_second:.1f} tok/s){batching}")
+
+    def problems(self) -> list[str]:
+        """A line per cycle that did not finish: skipped (another process runs it) or failed."""
+        return [
+            *(f"skipped: {thread}: {why}; rerun later to collect it" for thread, why in self.busy.items()),
+            *(f"failed: {thread}: {error}" for thread, error in self.failed.items()),
+        ]
+
+
+def collect(
+    run: RunConfig,
+    jobs: list[CollectJob],
+    run_dir: RunDir,
+    store: TrajectoryStore,
+    *,
+    concurrency: int = 8,
+    wait_for_server_s: float = 300.0,
+    console=None,
+    log: Callable[[str], None] = print,
+    engines: tuple[Engine, Engine] | None = None,
+) -> CollectResult:
+    """The one collection path (`paracycle collect`, a round, the benchmark): the jobs not
+    finished yet run on engines loaded for them, under a progress bar on `console` (a rich
+    Console; None: no bar), and the engines are closed however it ends. `engines`: (writer,
+    reviewer) already loaded by the caller, who keeps them open (the benchmark reuses them)."""
+    done = sum(store.is_finished(j.thread_id) for j in jobs)
+    log(f"{len(jobs)} cycles, {done} finished earlier")
+    if done == len(jobs):
+        return CollectResult(skipped=done)
+    if engines is None:
+        with console.status(f"loading the engines for {run.writer.model}") if console else nullcontext():
+            writer, reviewer = load_engines(run, log=log)
+    else:
+        writer, reviewer = engines
+    try:
+        with CollectProgress(console, total=len(jobs), done=done) if console else nullcontext() as bar:
+            callbacks = dict(on_tokens=bar.on_tokens, on_cycle_done=bar.cycle_done, on_failure=bar.failure) if bar else {}
+            collector = Collector(
+                run, writer, reviewer, store, run_dir.checkpoints,
+                concurrency=concurrency, wait_for_server_s=wait_for_server_s, **callbacks,
+            )
+            return collector.run(jobs)
+    finally:
+        if engines is None:
+            close_engines(writer, reviewer)
+
+
+def writer_tag(writer: EngineSpec, base_model: str | None = None) -> str | None:
+    """What collection thread ids say about the writer: its adapter, or (a round's full
+    fine-tuning) a checkpoint other than `base_model`. None: the base writer."""
+    if writer.adapter:
+        return adapter_name(writer.adapter)
+    if base_model is not None and writer.model != base_model:
+        return Path(writer.model).name
+    return None
+
 
 def plan_jobs(structures: list[tuple[str, ArgumentStructure]], samples: int, tag: str | None = None) -> list[CollectJob]:
     """`tag` names the writer (a round's adapter): a new writer's cycles are new threads,
@@ -71,12 +143,6 @@ def plan_jobs(structures: list[tuple[str, ArgumentStructure]], samples: int, tag
         for k in range(samples):
             jobs.append(CollectJob(source, structure, k, f"{slug}-{structure.content_hash()[:8]}{writer}-s{k}"))
     return jobs
-
-
-def sample_seed(base: int | None, structure_hash: str, sample: int) -> int:
-    """Distinct, reproducible seeds for the K samples of one structure."""
-    digest = hashlib.sha256(f"{base}:{structure_hash}:{sample}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 2**31
 
 
 class Collector:
@@ -101,8 +167,8 @@ class Collector:
         self.on_tokens = on_tokens
         self.on_cycle_done = on_cycle_done or (lambda: None)
         self.on_failure = on_failure or (lambda: None)
-        self.writer_engine = _batched(writer_engine)
-        self.reviewer_engine = self.writer_engine if reviewer_engine is writer_engine else _batched(reviewer_engine)
+        self.writer_engine = batched(writer_engine)
+        self.reviewer_engine = self.writer_engine if reviewer_engine is writer_engine else batched(reviewer_engine)
         self._tokens = 0
         self._tokens_lock = threading.Lock()
 
@@ -129,8 +195,8 @@ class Collector:
         self._saver.conn.close()
         result.seconds = time.perf_counter() - started
         result.tokens = self._tokens
-        for engine in {id(e): e for e in (self.writer_engine, self.reviewer_engine)}.values():
-            log = getattr(engine, "batch_log", None)  # a server batches out of our sight
+        for engine in distinct(self.writer_engine, self.reviewer_engine):
+            log = engine.batch_log  # None: a server batches out of our sight
             if log is not None:
                 result.batches += log.count
                 result.batched_requests += log.requests
@@ -141,10 +207,7 @@ class Collector:
 
     def _run_job(self, job: CollectJob) -> tuple[str, str | None]:
         """("finished", None), ("busy", why) or ("failed", error)."""
-        cfg = self.run_config.cycle.model_copy(deep=True)
-        seed = sample_seed(self.run_config.seed, job.structure.content_hash(), job.sample)
-        for sampling in (cfg.writer.paragraph, cfg.writer.abstract, cfg.reviewer.sampling):
-            sampling.seed = seed
+        cfg = self.run_config.cycle.with_seed(sample_seed(self.run_config.seed, job.structure.content_hash(), job.sample))
         ctx = CycleContext(
             thread_id=job.thread_id,
             writer=Writer(self.writer_engine, cfg.writer),
@@ -153,7 +216,9 @@ class Collector:
             store=self.store,
             on_tokens=self._count_tokens,
         )
-        with _clients(self.writer_engine, self.reviewer_engine):
+        with ExitStack() as clients:  # each batching queue learns of this thread
+            for engine in distinct(self.writer_engine, self.reviewer_engine):
+                clients.enter_context(engine.client())
             while True:
                 try:
                     run_cycle(job.structure, ctx, self._saver)
@@ -189,30 +254,8 @@ class Collector:
 
     def _wait_for_server(self) -> bool:
         deadline = time.monotonic() + self.wait_for_server_s
-        engines = [e for e in (self.writer_engine, self.reviewer_engine) if hasattr(e, "is_up")]
         while time.monotonic() < deadline:
-            if all(e.is_up() for e in engines):
+            if all(e.is_up() for e in distinct(self.writer_engine, self.reviewer_engine)):
                 return True
             time.sleep(2.0)
         return False
-
-
-def _batched(engine: Engine) -> Engine:
-    """Engines that batch concurrent calls themselves (a server, vLLM's continuous batching)
-    are used as they are; the others get the micro-batching queue."""
-    return engine if engine.batches_itself else BatchingEngine(engine)
-
-
-class _clients:
-    """Register the running thread with every batching engine it uses."""
-
-    def __init__(self, *engines: Engine):
-        self.contexts = [e.client() for e in {id(e): e for e in engines}.values() if isinstance(e, BatchingEngine)]
-
-    def __enter__(self):
-        for c in self.contexts:
-            c.__enter__()
-
-    def __exit__(self, *exc):
-        for c in reversed(self.contexts):
-            c.__exit__(*exc)

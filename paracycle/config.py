@@ -6,7 +6,6 @@ Command-line flags override the file; the file overrides the defaults.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -14,8 +13,8 @@ from typing import Literal
 from pydantic import Field
 
 from paracycle.errors import InputError
-from paracycle.settings import CycleConfiguration
 from paracycle.schemas import Strict
+from paracycle.settings import CycleConfiguration
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -52,6 +51,21 @@ class RunConfig(Strict):
     seed: int | None = None
     cycle: CycleConfiguration = Field(default_factory=CycleConfiguration)
 
+    def reviewer_spec(self) -> EngineSpec:
+        """The reviewer's engine: its own, or the writer's model without the writer's adapter.
+        The reviewer (and the judge, and the analyst) stays the base model while the writer trains."""
+        return self.reviewer or self.writer.model_copy(update={"adapter": None})
+
+    def with_writer(self, adapter: str | None, model: str | None = None) -> RunConfig:
+        """This run with another writer: an adapter on the writer's model, or (full fine-tuning)
+        another checkpoint. The rule by which a trained policy becomes an engine spec, in one place."""
+        run = self.model_copy(deep=True)
+        run.reviewer = self.reviewer_spec()
+        run.writer.adapter = adapter
+        if model:
+            run.writer.model = model
+        return run
+
 
 def load_config(path: str | Path | None) -> RunConfig:
     if path is None:
@@ -59,18 +73,6 @@ def load_config(path: str | Path | None) -> RunConfig:
     from paracycle.loading import load_model
 
     return load_model(path, RunConfig)
-
-
-def runs_dir(option: str | Path | None) -> Path:
-    """Where stores, checkpoints and per-thread outputs live (PARACYCLE_RUNS, default ./runs).
-
-    Checked before anything runs: it must be a directory or not exist yet (it is created
-    later), and the nearest part of it that exists must be a directory.
-    """
-    from_env = not option and "PARACYCLE_RUNS" in os.environ
-    path = Path(option or os.environ.get("PARACYCLE_RUNS", "runs"))
-    check_directory(path, "PARACYCLE_RUNS" if from_env else "--runs-dir")
-    return path
 
 
 def check_directory(path: Path, source: str) -> None:

@@ -7,6 +7,10 @@ from pathlib import Path
 from paracycle.config import EngineSpec, RunConfig
 from paracycle.embedded import EMBEDDED_MODEL_ID, ensure_embedded_checkpoint
 from paracycle.engines.base import Engine
+from paracycle.engines.vllm_engine import (  # imports vllm only when started
+    VLLMEngine,
+    vllm_available,
+)
 from paracycle.errors import InputError
 
 
@@ -15,8 +19,6 @@ def engine_kind(spec: EngineSpec) -> str:
         return spec.engine
     if spec.base_url:
         return "openai"
-    from paracycle.engines.vllm_engine import vllm_available
-
     return "vllm" if vllm_available() else "transformers"
 
 
@@ -28,8 +30,6 @@ def check_engine_spec(spec: EngineSpec, where: str = "writer") -> None:
             raise InputError("--base-url", f"the openai engine ({where}) needs a server URL, e.g. http://127.0.0.1:8000/v1")
         return
     if kind == "vllm":
-        from paracycle.engines.vllm_engine import vllm_available
-
         if not vllm_available():
             raise InputError("--engine", "vllm is not installed in this environment (run `make install-vllm`)")
     if spec.model != "embedded" and not (Path(spec.model).expanduser() / "config.json").is_file():
@@ -57,7 +57,9 @@ def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> E
     `spec.adapter`; vLLM needs to know when it starts."""
     kind = engine_kind(spec)
     if kind == "openai":
-        from paracycle.engines.openai_engine import OpenAIEngine
+        from paracycle.engines.openai_engine import (
+            OpenAIEngine,  # httpx: off the start-up path
+        )
 
         model = None if spec.model == "embedded" else spec.model
         return OpenAIEngine(
@@ -66,20 +68,28 @@ def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> E
         )
     path, model_id = resolve_model(spec.model, log=log)
     if kind == "vllm":
-        from paracycle.engines.vllm_engine import VLLMEngine
-
         return VLLMEngine(
             path, model_id=model_id, adapter=spec.adapter,
             gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
             enable_lora=True if serves_adapters else None,  # None: only for spec.adapter
         )
-    from paracycle.engines.transformers_engine import TransformersEngine
+    from paracycle.engines.transformers_engine import (
+        TransformersEngine,  # torch: off the start-up path
+    )
 
     return TransformersEngine(path, model_id=model_id, adapter=spec.adapter, max_batch_size=spec.max_batch_size)
 
 
 def load_engines(config: RunConfig, log=print) -> tuple[Engine, Engine]:
     """(writer engine, reviewer engine); one shared engine unless the reviewer has its own."""
+    writer, reviewer = _load_engines(config, log)
+    for role, engine in (("writer", writer), ("reviewer", reviewer)):
+        adapter = f" + adapter {engine.adapter_id}" if engine.adapter_id else ""
+        log(f"{role}: {engine.model_id}{adapter} ({type(engine).__name__} on {engine.device})")
+    return writer, reviewer
+
+
+def _load_engines(config: RunConfig, log) -> tuple[Engine, Engine]:
     if config.reviewer is None or config.reviewer == config.writer:
         writer = load_engine(config.writer, log=log)
         return writer, writer

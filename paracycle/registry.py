@@ -19,9 +19,12 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from paracycle.config import RunConfig
 from paracycle.fsutil import tree_digest
+from paracycle.metrics import GateMetrics
+from paracycle.rundir import RunDir
 from paracycle.schemas import Strict, utcnow
 from paracycle.store import StoreError, TrajectoryStore
 
@@ -36,6 +39,14 @@ class Policy(Strict):
     base_model: str
     adapter: str | None = None
     model: str | None = Field(default=None, description="full fine-tuning: the round's checkpoint directory")
+
+    @property
+    def is_base(self) -> bool:
+        return self.adapter is None and self.model is None
+
+    def writes(self, run: RunConfig) -> RunConfig:
+        """`run` with this policy as its writer (the reviewer stays the base model)."""
+        return run.with_writer(adapter=self.adapter, model=self.model)
 
 
 class RoundManifest(Strict):
@@ -54,13 +65,18 @@ class RoundManifest(Strict):
     dataset: str | None = None
     pair_counts: dict[str, int] = Field(default_factory=dict)
     train_metrics: dict[str, float] = Field(default_factory=dict)
-    eval_metrics: dict[str, Any] = Field(default_factory=dict)
+    eval_metrics: GateMetrics | None = None
     decision: str | None = None
     reasons: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     started_at: str = Field(default_factory=utcnow)
     finished_at: str | None = None
     report: str | None = None
+
+    @field_validator("eval_metrics", mode="before")
+    @classmethod
+    def _none_when_empty(cls, value: Any) -> Any:
+        return value or None  # manifests written before the metrics were typed hold {}
 
 
 class RoundRegistry:
@@ -75,9 +91,6 @@ class RoundRegistry:
     def rounds(self) -> list[RoundManifest]:
         """The newest manifest of every round, oldest round first."""
         return [RoundManifest.model_validate_json(m) for m in self.store.latest_round_manifests()]
-
-    def get(self, round_id: str) -> RoundManifest | None:
-        return next((r for r in self.rounds() if r.round_id == round_id), None)
 
     def current(self, base_model: str) -> Policy:
         """The writer to use now: the newest promoted round for this base model, else the base."""
@@ -108,7 +121,7 @@ class RoundRegistry:
         path = Path(m.adapter or m.model or "")
         if path.is_absolute():
             return path
-        return self.store.path.parent.resolve() / "rounds" / m.round_id / path.name
+        return RunDir(self.store.path.parent.resolve()).round(m.round_id) / path.name
 
     def unfinished(self) -> list[RoundManifest]:
         return [r for r in self.rounds() if r.status not in TERMINAL]

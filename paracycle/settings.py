@@ -7,6 +7,7 @@ the store (`paracycle.config` imports only this). The agents read their own part
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -82,3 +83,10 @@ class CycleConfiguration(Strict):
             for sampling in (cfg.writer.paragraph, cfg.writer.abstract, cfg.reviewer.sampling):
                 sampling.seed = seed
         return cfg
+
+
+def sample_seed(base: int | None, structure_hash: str, sample: int) -> int:
+    """Distinct, reproducible seeds for the K samples of one structure (collection and the
+    gate draw theirs here, so the same run seed gives the same samples in both)."""
+    digest = hashlib.sha256(f"{base}:{structure_hash}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from typing import TextIO
+
+import typer
+import typer.core
 
 _results: TextIO | None = None
 
@@ -79,3 +83,37 @@ class _ResultsStream:
 
 
 RESULTS = _ResultsStream()
+
+
+class ResultCommand(typer.core.TyperCommand):
+    """Parsing and --help print to the real stdout; once the command runs, stdout holds its
+    result alone and everything the libraries print goes to stderr."""
+
+    def invoke(self, ctx):
+        with results_only():
+            return super().invoke(ctx)
+
+
+class ResultTyper(typer.Typer):
+    """A Typer whose commands are `ResultCommand`s."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or ResultCommand, **kwargs)
+
+
+def quiet_libraries() -> None:
+    """Library chatter (weight-loading bars, advisory warnings) would drown the progress."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # vLLM logs to stdout by default; stdout carries results.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    warnings.filterwarnings("ignore")
+    try:
+        from transformers.utils import (
+            logging as hf_logging,  # transformers: imported only to quiet it
+        )
+    except ImportError:
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()

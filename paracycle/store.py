@@ -3,7 +3,7 @@
 A trajectory is written in pieces as a cycle runs: its header when the thread starts, each
 step (draft or review) and its generations when the step is committed to the graph's
 checkpoint, and an outcome row when the cycle ends. DPO rounds keep their manifests here
-too (`round_events`, see `paracycle.training.registry`). Rows are never updated, deleted or
+too (`round_events`, see `paracycle.registry`). Rows are never updated, deleted or
 replaced (triggers refuse it), and every insert is keyed so that replaying a step after a
 crash inserts nothing twice; a replay that differs from what is stored is refused.
 

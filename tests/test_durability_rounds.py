@@ -8,13 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, run_cli
+
 from paracycle.fsutil import tree_digest
+from paracycle.registry import Policy, RoundManifest, RoundRegistry
+from paracycle.rundir import RunDir
 from paracycle.store import StoreError, TrajectoryStore
 from paracycle.training import round as round_mod
 from paracycle.training.dpo import TrainResult
-from paracycle.training.registry import Policy, RoundManifest, RoundRegistry
 
 
 def round_config(directory: Path) -> Path:
@@ -30,10 +31,6 @@ def round_config(directory: Path) -> Path:
 def modelless_round(monkeypatch, tmp_path):
     """A round whose pairs, training and evaluation are stand-ins: training writes a small
     adapter directory, evaluation promotes."""
-    import paracycle.models
-    import paracycle.training.dpo
-    import paracycle.training.report
-
     def pairs(self, m):
         m.dataset, m.status = str(tmp_path / "dataset"), "pairs"
         self.registry.record(m)
@@ -48,14 +45,14 @@ def modelless_round(monkeypatch, tmp_path):
 
     monkeypatch.setattr(round_mod._Round, "_pairs", pairs)
     monkeypatch.setattr(round_mod._Round, "_evaluate", lambda self, m: (True, ["PASS: stand-in"]))
-    monkeypatch.setattr(paracycle.models, "resolve_model", lambda spec, log=print: (tmp_path / "base", "base"))
-    monkeypatch.setattr(paracycle.training.dpo, "train_with_launcher", train)
-    monkeypatch.setattr(paracycle.training.report, "write_round_report", lambda *a, **k: None)
+    monkeypatch.setattr(round_mod, "resolve_model", lambda spec, log=print: (tmp_path / "base", "base"))
+    monkeypatch.setattr(round_mod, "train_with_launcher", train)
+    monkeypatch.setattr(round_mod, "write_round_report", lambda *a, **k: None)
 
 
 def test_a_promoted_adapter_is_stored_absolute_with_its_digest(modelless_round, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    manifest = round_mod.run_round(round_config(tmp_path), Path("runs"), log=lambda *a: None)  # a relative --runs-dir
+    manifest = round_mod.run_round(round_config(tmp_path), RunDir(Path("runs")), log=lambda *a: None)  # a relative --runs-dir
     adapter = tmp_path / "runs" / "rounds" / "round-0001" / "round-0001-lora"
     assert manifest.status == "promoted" and manifest.adapter == str(adapter)
     assert manifest.weights_digest == tree_digest(adapter)
@@ -70,7 +67,7 @@ def test_a_promoted_adapter_is_stored_absolute_with_its_digest(modelless_round, 
 
 def test_changed_or_missing_promoted_weights_are_refused(modelless_round, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    round_mod.run_round(round_config(tmp_path), tmp_path / "runs", log=lambda *a: None)
+    round_mod.run_round(round_config(tmp_path), RunDir(tmp_path / "runs"), log=lambda *a: None)
     adapter = tmp_path / "runs" / "rounds" / "round-0001" / "round-0001-lora"
     registry = RoundRegistry(TrajectoryStore(tmp_path / "runs" / "trajectories.sqlite"))
 
@@ -84,7 +81,7 @@ def test_changed_or_missing_promoted_weights_are_refused(modelless_round, tmp_pa
 
 def test_cycle_with_changed_promoted_weights_is_one_line_exit_2(modelless_round, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    round_mod.run_round(round_config(tmp_path), tmp_path / "runs", log=lambda *a: None)
+    round_mod.run_round(round_config(tmp_path), RunDir(tmp_path / "runs"), log=lambda *a: None)
     (tmp_path / "runs" / "rounds" / "round-0001" / "round-0001-lora" / "adapter_config.json").write_text('{"r": 64}')
     done = run_cli("cycle", str(EXAMPLES / "coral-thermal.yaml"), "--runs-dir", str(tmp_path / "runs"),
                    "--engine", "openai", "--base-url", "http://127.0.0.1:9/v1")
@@ -140,7 +137,7 @@ def test_a_failing_round_is_abandoned_and_the_schedule_goes_on(tmp_path, monkeyp
     monkeypatch.setattr(round_mod, "count_new_pairs", lambda config, runs: 50)
     logs, sleeps = [], []
     finished = round_mod.schedule(
-        round_config(tmp_path), tmp_path / "runs", every_s=60, min_new_pairs=1, max_checks=2,
+        round_config(tmp_path), RunDir(tmp_path / "runs"), every_s=60, min_new_pairs=1, max_checks=2,
         log=logs.append, sleep=sleeps.append,
     )
     assert finished == [] and sleeps == [60]  # both checks ran
@@ -159,5 +156,5 @@ def test_a_store_the_user_must_fix_stops_the_schedule(tmp_path, monkeypatch):
     monkeypatch.setattr(round_mod._Round, "_pairs", promoted_weights_gone)
     monkeypatch.setattr(round_mod, "count_new_pairs", lambda config, runs: 50)
     with pytest.raises(StoreError, match="missing"):
-        round_mod.schedule(round_config(tmp_path), tmp_path / "runs", every_s=60, min_new_pairs=1, max_checks=3,
+        round_mod.schedule(round_config(tmp_path), RunDir(tmp_path / "runs"), every_s=60, min_new_pairs=1, max_checks=3,
                            log=lambda *a: None, sleep=lambda s: None)

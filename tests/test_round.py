@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, PARACYCLE, run_cli
 from fakes import ScriptedEngine
 
-from conftest import EXAMPLES, PARACYCLE, run_cli
 from paracycle.loading import load_structure
+from paracycle.metrics import GateMetrics
+from paracycle.rundir import RunDir
 from paracycle.schemas import Draft, Paragraph
-from paracycle.training.gate import GateSettings, decide
+from paracycle.training.gate import GateSettings, promotion_decision
 
 PERMISSIVE_GATE = "{samples: 1, min_win_rate: 0.0, max_length_drift: 100, max_closure_drop: 1, max_reward_drop: 100, judge_max_new_tokens: 24}"
 
@@ -140,9 +142,9 @@ def test_rounds_never_overlap(tiny_model, tmp_path):
     from paracycle.training.round import RoundBusy, round_lock, run_round
 
     config, runs = round_config(tmp_path, tiny_model), tmp_path / "runs"
-    with round_lock(runs):
+    with round_lock(RunDir(runs)):
         with pytest.raises(RoundBusy, match=str(os.getpid())):
-            run_round(config, runs, log=lambda *a: None)
+            run_round(config, RunDir(runs), log=lambda *a: None)
         done = run_cli("round", "--config", str(config), "--runs-dir", str(runs))
         assert done.returncode == 1 and "another round is running" in done.stderr
     assert rounds(runs) == []
@@ -195,8 +197,10 @@ def test_bad_round_configs_are_one_line_errors(tmp_path):
 
 def metrics(win_rate=0.6, drift=0.0, reward=(1.0, 1.0), closure=(0.8, 0.8)):
     side = lambda r, c: {"reward": r, "closure": c, "unsupported": 0, "role_order": 0, "words": 500, "drafts": 2}
-    return {"win_rate": win_rate, "wins": 1, "losses": 0, "ties": 1, "length_drift": drift,
-            "candidate": side(reward[0], closure[0]), "current": side(reward[1], closure[1])}
+    return GateMetrics.model_validate({
+        "win_rate": win_rate, "wins": 1, "losses": 0, "ties": 1, "length_drift": drift,
+        "candidate": side(reward[0], closure[0]), "current": side(reward[1], closure[1]), "judgements": [],
+    })
 
 
 @pytest.mark.parametrize("changed, failing", [
@@ -207,7 +211,7 @@ def metrics(win_rate=0.6, drift=0.0, reward=(1.0, 1.0), closure=(0.8, 0.8)):
     ({"closure": (0.5, 0.8)}, "closure"),
 ])
 def test_gate_names_the_check_that_failed(changed, failing):
-    promote, reasons = decide(metrics(**changed), GateSettings())
+    promote, reasons = promotion_decision(metrics(**changed), GateSettings())
     assert promote == (failing is None)
     failed = [r for r in reasons if r.startswith("FAIL")]
     assert (failed == []) if failing is None else (len(failed) == 1 and failing in failed[0])

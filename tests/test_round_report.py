@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from paracycle.training.registry import Policy, RoundManifest
-from paracycle.training.report import write_round_report
+from paracycle.metrics import GateMetrics
+from paracycle.registry import Policy, RoundManifest
+from paracycle.training.round_report import write_round_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASE = "tiny-base"
@@ -28,12 +29,13 @@ def a_round(n: int, status: str, *, evaluated: bool, reasons: list[str], decisio
     if evaluated:
         m.pair_counts = {"revision": 3, "best_vs_worst": 1, "human_anchor": 0, "principle_violation": 4}
         m.train_metrics = {"train_loss": 0.61, "rewards/margins": 0.2, "rewards/accuracies": 0.7, "steps": 12.0}
-        m.eval_metrics = {
+        m.eval_metrics = GateMetrics.model_validate({
             "win_rate": 0.7 if status == "promoted" else 0.4, "wins": 7, "losses": 3, "ties": 0, "length_drift": 0.05,
             "candidate": side(0.62 + n / 100, None if n == 2 else 0.8, 180.0),
             "current": side(0.55, 0.75, 170.0),
-            "judgements": [{"winner": "candidate"}] * 10,
-        }
+            "judgements": [{"structure_hash": "h", "sample": k, "candidate_first": "A", "candidate_second": "B",
+                            "outcome": "candidate"} for k in range(10)],
+        })
         m.timings = {"collect": 12.3, "pairs": 0.4, "train": 40.1, "evaluate": 30.2}
     return m
 

@@ -180,8 +180,12 @@ def test_load_engines_shares_one_vllm_engine_between_writer_adapter_and_reviewer
     loaded = []
 
     class Loaded:
+        model_id, adapter_id, device = "tiny", None, "cpu"
+
         def with_adapter(self, path):
-            return ("view", path)
+            view = Loaded()
+            view.adapter_id = path
+            return view
 
     def load_engine(spec, log=None, serves_adapters=False):
         loaded.append((spec, serves_adapters))
@@ -189,14 +193,14 @@ def test_load_engines_shares_one_vllm_engine_between_writer_adapter_and_reviewer
 
     monkeypatch.setattr(models, "load_engine", load_engine)
     config = RunConfig(writer=EngineSpec(engine="vllm", adapter=str(tiny_adapter)), reviewer=EngineSpec(engine="vllm"))
-    writer, reviewer = models.load_engines(config)
+    writer, reviewer = models.load_engines(config, log=lambda line: None)
     # The one engine starts with LoRA on, though its own spec (the reviewer's) has no adapter.
     assert len(loaded) == 1 and loaded[0][0].adapter is None and loaded[0][1]
-    assert writer == ("view", str(tiny_adapter))
+    assert writer.adapter_id == str(tiny_adapter) and reviewer.adapter_id is None
     # Different models still get two engines.
     loaded.clear()
     config.reviewer = EngineSpec(engine="vllm", model="/elsewhere")
-    models.load_engines(config)
+    models.load_engines(config, log=lambda line: None)
     assert len(loaded) == 2
 
 

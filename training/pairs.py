@@ -28,9 +28,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from paracycle.agents.writer import draft_messages, planned_roles
 from paracycle.eval.structural import check_structure_draft
-from paracycle.settings import CycleConfiguration
 from paracycle.schemas import ArgumentStructure, Draft, Paragraph, Strict, Trajectory
+from paracycle.settings import CycleConfiguration
 from paracycle.training.reward import Reward, RewardWeights, score_draft
 
 PairSource = Literal["revision", "best_vs_worst", "human_anchor", "principle_violation"]
@@ -162,8 +163,6 @@ def anchor_draft(structure: ArgumentStructure, like: Draft) -> Draft:
     assert anchor is not None
     roles = [p.role for p in like.introduction]
     if len(roles) != len(anchor.introduction):
-        from paracycle.agents.writer import planned_roles
-
         plan = planned_roles(structure)
         roles = [plan[min(i, len(plan) - 1)] for i in range(len(anchor.introduction))]
     paragraphs = [
@@ -323,8 +322,6 @@ def _draft_pair(source, shash, chosen: Candidate, rejected: Candidate, basis, ma
 
 def unit_rows(structure: ArgumentStructure, pair: DraftPair, chosen: Draft, rejected: Draft) -> list[PairRow]:
     """One row per unit whose text differs; the prompt is the chosen draft's plan for it."""
-    from paracycle.agents.writer import draft_messages
-
     units = [("abstract", "abstract", chosen.abstract, rejected.abstract)]
     for k, paragraph in enumerate(chosen.introduction):
         other = rejected.introduction[k].text if k < len(rejected.introduction) else None

@@ -18,24 +18,40 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from paracycle.training.dpo import TrainSettings
-from paracycle.training.gate import GateSettings
-from paracycle.training.pairs import PairSettings
-from paracycle.training.registry import Policy, RoundManifest, RoundRegistry
 from pydantic import Field
 
+from paracycle.collect import collect, plan_jobs, writer_tag
 from paracycle.config import EngineSpec, RunConfig
-from paracycle.engines.base import adapter_name
 from paracycle.errors import InputError
 from paracycle.fsutil import tree_digest
+from paracycle.loading import load_model, load_structure, structure_files
+from paracycle.models import load_engine, resolve_model
+from paracycle.registry import Policy, RoundManifest, RoundRegistry
+from paracycle.rundir import RunDir
 from paracycle.schemas import ArgumentStructure, Strict
 from paracycle.store import TrajectoryStore
+from paracycle.training.dataset import write_dataset
+from paracycle.training.dpo import (
+    TrainJob,
+    TrainSettings,
+    reference_description,
+    train_with_launcher,
+)
+from paracycle.training.gate import (
+    GateSettings,
+    draft_all,
+    evaluate,
+    promotion_decision,
+)
+from paracycle.training.pairs import PairSettings, build_pairs
+from paracycle.training.round_report import write_round_report
 
 Log = Callable[[str], None]
 
@@ -67,8 +83,6 @@ class RoundBusy(RuntimeError):
 
 def load_round_config(path: Path) -> tuple[RoundConfig, list[tuple[str, ArgumentStructure]], list[ArgumentStructure]]:
     """The config and its (training, held-out) structures; paths are relative to the config."""
-    from paracycle.loading import load_model, load_structure
-
     config = load_model(path, RoundConfig)
     train = [(str(f), load_structure(f)) for f in _files(path, config.structures, "structures")]
     holdout = [load_structure(f) for f in _files(path, config.holdout, "holdout")]
@@ -80,8 +94,6 @@ def load_round_config(path: Path) -> tuple[RoundConfig, list[tuple[str, Argument
 
 
 def _files(config_path: Path, items: list[str], field: str) -> list[Path]:
-    from paracycle.loading import structure_files
-
     paths = []
     for item in items:
         p = (config_path.parent / item).resolve()
@@ -95,15 +107,15 @@ def _files(config_path: Path, items: list[str], field: str) -> list[Path]:
 
 
 @contextmanager
-def round_lock(runs_dir: Path) -> Iterator[None]:
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    with open(runs_dir / "round.lock", "a+") as handle:
+def round_lock(run_dir: RunDir) -> Iterator[None]:
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    with open(run_dir.round_lock, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
-            raise RoundBusy(f"another round is running in {runs_dir} (pid {holder})") from None
+            raise RoundBusy(f"another round is running in {run_dir.root} (pid {holder})") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -117,21 +129,22 @@ def round_lock(runs_dir: Path) -> Iterator[None]:
 # -- one round ------------------------------------------------------------------------------
 
 
-def run_round(config_path: Path, runs_dir: Path, log: Log = print, console=None) -> RoundManifest:
+def run_round(config_path: Path, run_dir: RunDir, log: Log = print, console=None) -> RoundManifest:
     config, train_structures, holdout = load_round_config(config_path)
-    with round_lock(runs_dir):
-        store = TrajectoryStore(runs_dir / "trajectories.sqlite")
+    # Absolute: the adapter path a promoted round leaves must mean the same from any directory.
+    run_dir = run_dir.resolved()
+    with round_lock(run_dir):
+        store = run_dir.open_store()
         try:
-            return _Round(config, train_structures, holdout, runs_dir, store, log, console).run()
+            return _Round(config, train_structures, holdout, run_dir, store, log, console).run()
         finally:
             store.close()
 
 
 class _Round:
-    def __init__(self, config: RoundConfig, train_structures, holdout, runs_dir: Path, store, log: Log, console):
+    def __init__(self, config: RoundConfig, train_structures, holdout, run_dir: RunDir, store, log: Log, console):
         self.config, self.train_structures, self.holdout = config, train_structures, holdout
-        # Absolute: the adapter path a promoted round leaves must mean the same from any directory.
-        self.runs_dir = runs_dir.resolve()
+        self.run_dir = run_dir
         self.store, self.log, self.console = store, log, console  # console: progress bars
         self.registry = RoundRegistry(store)
 
@@ -141,7 +154,7 @@ class _Round:
         base_model = self.config.run.writer.model
         parent = self.registry.current(base_model)
         round_id = self.registry.next_round_id()
-        self.dir = self.runs_dir / "rounds" / round_id
+        self.dir = self.run_dir.round(round_id)
         self.dir.mkdir(parents=True, exist_ok=True)
         m = RoundManifest(
             round_id=round_id, parent=parent, base_model=base_model, seed=self.config.seed,
@@ -170,45 +183,24 @@ class _Round:
     # -- stages ----------------------------------------------------------------------------
 
     def _collect(self, m: RoundManifest) -> None:
-        from paracycle.collect import Collector, plan_jobs
-        from paracycle.models import load_engines
-
         c = self.config.collect
         if c.samples == 0:
             return
-        run_config = self._run_config(m.parent)
-        jobs = plan_jobs(self.train_structures, c.samples, tag=writer_tag(m.parent))
+        run = self._run_config(m.parent)
+        jobs = plan_jobs(self.train_structures, c.samples, tag=writer_tag(run.writer, base_model=m.base_model))
         m.threads_collected = [j.thread_id for j in jobs]
-        todo = [j for j in jobs if not self.store.is_finished(j.thread_id)]
-        self.log(f"collect: {len(jobs)} cycles, {len(jobs) - len(todo)} finished earlier")
-        if todo:
-            writer, reviewer = load_engines(run_config, log=self.log)
-            try:
-                callbacks, bar = {}, nullcontext()
-                if self.console is not None:
-                    from paracycle.progress import CollectProgress
-
-                    bar = CollectProgress(self.console, total=len(jobs), done=len(jobs) - len(todo))
-                    callbacks = dict(on_tokens=bar.on_tokens, on_cycle_done=bar.cycle_done, on_failure=bar.failure)
-                with bar:
-                    result = Collector(
-                        run_config, writer, reviewer, self.store, self.runs_dir / "checkpoints.sqlite",
-                        concurrency=c.concurrency, **callbacks,
-                    ).run(todo)
-            finally:
-                for engine in {id(e): e for e in (writer, reviewer)}.values():
-                    engine.close()
-            if result.failed:
-                raise RuntimeError(f"{len(result.failed)} cycles failed: {next(iter(result.failed.values()))}")
-            if result.busy:  # their trajectories join a later round once the other process is done
-                self.log(f"collect: {len(result.busy)} cycles are being run by another process; skipped")
+        result = collect(
+            run, jobs, self.run_dir, self.store,
+            concurrency=c.concurrency, console=self.console, log=lambda line: self.log(f"collect: {line}"),
+        )
+        if result.failed:
+            raise RuntimeError(f"{len(result.failed)} cycles failed: {next(iter(result.failed.values()))}")
+        for line in result.problems():  # busy cycles join a later round once the other process is done
+            self.log(f"collect: {line}")
         m.status = "collected"
         self.registry.record(m)
 
     def _pairs(self, m: RoundManifest) -> bool:
-        from paracycle.training.dataset import write_dataset
-        from paracycle.training.pairs import build_pairs
-
         trajectories = unconsumed_trajectories(self.store)
         held = {s.content_hash() for s in self.holdout}
         built = build_pairs(trajectories, self.config.pairs, self.config.run.cycle, exclude_structures=held)
@@ -217,21 +209,13 @@ class _Round:
         self.log(f"pairs: {len(built.rows)} rows from {len(built.threads)} trajectories: {m.pair_counts}")
         if not built.rows:
             return False
-        dataset, _ = write_dataset(built, self.runs_dir / "pairs", self.config.pairs, held)
+        dataset, _ = write_dataset(built, self.run_dir.pairs, self.config.pairs, held)
         m.dataset = str(dataset)
         m.status = "pairs"
         self.registry.record(m)
         return True
 
     def _train(self, m: RoundManifest) -> None:
-        from paracycle.training.dpo import (
-            TrainJob,
-            reference_description,
-            train_with_launcher,
-        )
-
-        from paracycle.models import resolve_model
-
         base_dir, _ = resolve_model(self.config.run.writer.model, log=self.log)
         s = self.config.train
         out = self.dir / (f"{m.round_id}-lora" if s.mode == "lora" else f"{m.round_id}-model")
@@ -252,8 +236,6 @@ class _Round:
         self.registry.record(m)
 
     def _evaluate(self, m: RoundManifest) -> tuple[bool, list[str]]:
-        from paracycle.training.gate import decide, draft_all, evaluate
-
         cfg, g = self.config.run.cycle, self.config.gate
         candidate = Policy(id=m.round_id, base_model=m.base_model, adapter=m.adapter, model=m.model)
         self.log(f"evaluate: {m.round_id} vs {m.parent.id} on {len(self.holdout)} held-out structures x {g.samples}")
@@ -266,17 +248,13 @@ class _Round:
         m.eval_metrics = metrics
         m.status = "evaluated"
         self.registry.record(m)
-        return decide(metrics, g)
+        return promotion_decision(metrics, g)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _run_config(self, writer: Policy) -> RunConfig:
-        run = self.config.run.model_copy(deep=True)
-        run.writer.adapter = writer.adapter
-        if writer.model:
-            run.writer.model = writer.model
-        if run.reviewer is None:  # the reviewer stays the base model while the writer trains
-            run.reviewer = self.config.run.writer.model_copy(update={"adapter": None})
+        """The run a round collects with: `writer` drafts, the base model reviews."""
+        run = writer.writes(self.config.run)
         if run.seed is None:
             run.seed = self.config.seed
         if self.config.collect.max_revisions is not None:
@@ -286,14 +264,7 @@ class _Round:
     @contextmanager
     def _engine(self, policy: Policy | None):
         """An engine for a writer policy (None: the reviewer/judge)."""
-        from paracycle.models import load_engine
-
-        if policy is None:
-            spec = self.config.run.reviewer or self.config.run.writer.model_copy(update={"adapter": None})
-        else:
-            spec: EngineSpec = self.config.run.writer.model_copy(update={"adapter": policy.adapter})
-            if policy.model:
-                spec.model = policy.model
+        spec: EngineSpec = policy.writes(self.config.run).writer if policy else self.config.run.reviewer_spec()
         engine = load_engine(spec, log=self.log)
         try:
             yield engine
@@ -308,8 +279,6 @@ class _Round:
             m.timings[name] = round(time.perf_counter() - started, 1)
 
     def _finish(self, m: RoundManifest, status: str, reasons: list[str]) -> RoundManifest:
-        from paracycle.training.report import write_round_report
-
         m.status, m.decision, m.reasons = status, status, reasons
         m.report = str(self.dir / "report.md")
         self.registry.record(m)  # promotion happens here, in one transaction
@@ -334,25 +303,15 @@ def unconsumed_trajectories(store: TrajectoryStore):
     return [store.load(t) for t in store.thread_ids() if t not in consumed and store.is_finished(t)]
 
 
-def writer_tag(policy: Policy) -> str | None:
-    """What collection thread ids say about the writer (as `collect --adapter DIR` does)."""
-    if policy.adapter:
-        return adapter_name(policy.adapter)
-    return Path(policy.model).name if policy.model else None
-
-
 # -- the scheduler --------------------------------------------------------------------------
 
 
-def count_new_pairs(config_path: Path, runs_dir: Path) -> int:
+def count_new_pairs(config_path: Path, run_dir: RunDir) -> int:
     """Rows a round would train on from trajectories that no finished round used yet."""
-    from paracycle.training.pairs import build_pairs
-
     config, _, holdout = load_round_config(config_path)
-    path = runs_dir / "trajectories.sqlite"
-    if not path.exists():
+    if not run_dir.has_store():
         return 0
-    store = TrajectoryStore(path)
+    store = run_dir.open_store()
     try:
         trajectories = unconsumed_trajectories(store)
     finally:
@@ -362,7 +321,7 @@ def count_new_pairs(config_path: Path, runs_dir: Path) -> int:
 
 
 def schedule(
-    config_path: Path, runs_dir: Path, every_s: float, min_new_pairs: int, max_checks: int | None = None,
+    config_path: Path, run_dir: RunDir, every_s: float, min_new_pairs: int, max_checks: int | None = None,
     log: Log = print, sleep: Callable[[float], None] = time.sleep, console=None,
 ) -> list[RoundManifest]:
     """Check every `every_s` seconds; run a round when enough new pairs have accumulated."""
@@ -370,13 +329,13 @@ def schedule(
     finished, checks = [], 0
     while max_checks is None or checks < max_checks:
         checks += 1
-        new = count_new_pairs(config_path, runs_dir)
+        new = count_new_pairs(config_path, run_dir)
         if new < min_new_pairs:
             log(f"{new} new pairs (< {min_new_pairs}): no round this time")
         else:
             log(f"{new} new pairs: starting a round")
             try:
-                finished.append(run_round(config_path, runs_dir, log=log, console=console))
+                finished.append(run_round(config_path, run_dir, log=log, console=console))
             except RoundBusy as e:
                 log(f"{e}: skipped")
             except InputError:
@@ -391,8 +350,6 @@ def schedule(
 
 def parse_duration(text: str) -> float:
     """'90s', '15m', '6h', '1d' (or plain seconds) -> seconds."""
-    import re
-
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if not match:
         raise InputError("--every", f"{text!r} is not a duration (e.g. 90s, 15m, 6h, 1d)")

@@ -8,10 +8,14 @@ because a single round's win rate means little without the trend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from paracycle.training.registry import RoundManifest
+from paracycle.metrics import GateMetrics
+from paracycle.registry import RoundManifest
+
+Metric = Callable[[GateMetrics], float | None]
 
 EVAL_ROWS = ("reward", "closure", "unsupported", "role_order", "words", "drafts")
 
@@ -68,19 +72,14 @@ def _train(m: RoundManifest) -> list[str]:
 
 def _evaluation(m: RoundManifest) -> list[str]:
     ev = m.eval_metrics
-    cand, cur = ev.get("candidate") or {}, ev.get("current") or {}
-    if not (cand or cur or "win_rate" in ev):
+    if ev is None:
         return ["## Evaluation", "", "not reached", ""]
+    cand, cur = ev.candidate.model_dump(), ev.current.model_dump()
     lines = ["## Evaluation", ""]
-    if cand or cur:
-        lines += _table(["metric", "candidate", "current"], [[k, cand.get(k), cur.get(k)] for k in EVAL_ROWS])
-    if "win_rate" in ev:
-        w, l, t = ev.get("wins"), ev.get("losses"), ev.get("ties")
-        lines.append(f"- **Win rate:** {_fmt(ev['win_rate'])} (wins {_fmt(w)}, losses {_fmt(l)}, ties {_fmt(t)})")
-    if ev.get("length_drift") is not None:
-        lines.append(f"- **Length drift:** {ev['length_drift']:+.3f}")
-    if ev.get("judgements"):
-        lines.append(f"- **Judgements:** {len(ev['judgements'])}")
+    lines += _table(["metric", "candidate", "current"], [[k, cand[k], cur[k]] for k in EVAL_ROWS])
+    lines.append(f"- **Win rate:** {_fmt(ev.win_rate)} (wins {ev.wins}, losses {ev.losses}, ties {ev.ties})")
+    lines.append(f"- **Length drift:** {ev.length_drift:+.3f}")
+    lines.append(f"- **Judgements:** {len(ev.judgements)}")
     return lines + [""]
 
 
@@ -102,22 +101,20 @@ def _markdown(m: RoundManifest, png_name: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _points(rounds: list[RoundManifest], *keys: str) -> tuple[list[int], list[float], list[bool]]:
-    """x positions, values and promoted flags of the rounds that have eval_metrics[keys...]."""
+def _points(rounds: list[RoundManifest], metric: Metric) -> tuple[list[int], list[float], list[bool]]:
+    """x positions, values and promoted flags of the evaluated rounds where `metric` has a value."""
     xs, ys, promoted = [], [], []
     for x, r in enumerate(rounds):
-        value: Any = r.eval_metrics
-        for k in keys:
-            value = value.get(k) if isinstance(value, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = metric(r.eval_metrics) if r.eval_metrics is not None else None
+        if value is not None:
             xs.append(x)
             ys.append(float(value))
             promoted.append(r.status == "promoted")
     return xs, ys, promoted
 
 
-def _series(ax, rounds, keys, label, color, linestyle="-") -> None:
-    xs, ys, promoted = _points(rounds, *keys)
+def _series(ax, rounds, metric: Metric, label, color, linestyle="-") -> None:
+    xs, ys, promoted = _points(rounds, metric)
     if not xs:
         return
     ax.plot(xs, ys, linestyle=linestyle, color=color, label=label)
@@ -126,25 +123,25 @@ def _series(ax, rounds, keys, label, color, linestyle="-") -> None:
 
 
 def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> None:
-    import matplotlib
+    import matplotlib  # off the start-up path: only a round draws
 
     matplotlib.use("Agg")  # headless: training runs on servers with no display
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     (reward, win), (closure, words) = axes
-    _series(reward, rounds, ("candidate", "reward"), "candidate", "C0")
-    _series(reward, rounds, ("current", "reward"), "current", "C1", "--")
+    _series(reward, rounds, lambda ev: ev.candidate.reward, "candidate", "C0")
+    _series(reward, rounds, lambda ev: ev.current.reward, "current", "C1", "--")
     reward.set_title("mean reward")
-    _series(win, rounds, ("win_rate",), "win rate", "C2")
+    _series(win, rounds, lambda ev: ev.win_rate, "win rate", "C2")
     gate = (manifest.config.get("gate") or {}).get("min_win_rate")
     if gate is not None:
         win.axhline(gate, linestyle=":", color="grey", label=f"gate {gate:g}")
     win.set_title("win rate (candidate vs current)")
-    _series(closure, rounds, ("candidate", "closure"), "candidate", "C0")
+    _series(closure, rounds, lambda ev: ev.candidate.closure, "candidate", "C0")
     closure.set_title("closure")
-    _series(words, rounds, ("candidate", "words"), "candidate", "C0")
-    _series(words, rounds, ("current", "words"), "current", "C1", "--")
+    _series(words, rounds, lambda ev: ev.candidate.words, "candidate", "C0")
+    _series(words, rounds, lambda ev: ev.current.words, "current", "C1", "--")
     words.set_title("mean words")
 
     for ax in axes.flat:
@@ -154,7 +151,7 @@ def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> N
     # every round gets a tick, so skipped rounds show as gaps rather than vanishing
     for ax in axes[1]:
         ax.set_xticks(range(len(rounds)), [r.round_id for r in rounds], rotation=45, ha="right", fontsize=8)
-    if not any(r.eval_metrics for r in rounds):
+    if all(r.eval_metrics is None for r in rounds):
         for ax in axes.flat:
             ax.text(0.5, 0.5, "no evaluated rounds yet", transform=ax.transAxes, ha="center", color="grey")
     fig.suptitle("rounds so far (filled marker = promoted, hollow = rejected/other)", fontsize=10)

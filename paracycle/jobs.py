@@ -1,0 +1,205 @@
+"""What the commands do, apart from parsing arguments and printing results.
+
+One function per command (collection and rounds have their own modules: `paracycle.collect`,
+`paracycle.training.round`). Each loads what it needs, runs, closes what it opened, and
+returns a result for the CLI to print. Progress goes to the rich Console they are given
+(stderr); nothing here prints results.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from paracycle.agents.analyst import Analyst
+from paracycle.agents.reviewer import Reviewer, ReviewOutcome
+from paracycle.agents.writer import Writer
+from paracycle.config import RunConfig
+from paracycle.engines.base import close_engines
+from paracycle.errors import InputError
+from paracycle.eval.structural import check_draft, check_structure_draft
+from paracycle.graphs.configuration import CycleContext
+from paracycle.graphs.cycle import run_cycle
+from paracycle.ingest.arxiv_fetch import ArxivSettings, FetchedPaper, fetch
+from paracycle.ingest.pipeline import (
+    IngestRecord,
+    ingest_dir,
+    ingest_papers,
+    structure_path,
+)
+from paracycle.loading import load_structure, structure_files
+from paracycle.models import engine_kind, load_engine, load_engines
+from paracycle.paper import Paper
+from paracycle.progress import StageProgress
+from paracycle.rundir import RunDir
+from paracycle.schemas import ArgumentStructure, Draft, StructuralCheck, Trajectory
+from paracycle.store import TrajectoryStore
+from paracycle.training.dataset import PairsManifest, write_dataset
+from paracycle.training.pairs import PairSettings, build_pairs
+from paracycle.training.round import load_round_config
+
+Log = Callable[[str], None]
+
+
+# -- cycle ----------------------------------------------------------------------------------
+
+
+def new_thread_id(structure: ArgumentStructure) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", structure.title.lower()).strip("-")[:32].strip("-") or "cycle"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def run_thread(
+    structure: ArgumentStructure, source: str, thread_id: str, run: RunConfig, run_dir: RunDir,
+    store: TrajectoryStore, console: Console,
+) -> Trajectory:
+    """One cycle on one thread: started, resumed from its checkpoint, or (finished) shown."""
+    known = store.structure_hash(thread_id)
+    if known is not None and known != structure.content_hash():
+        raise InputError(source, f"thread {thread_id!r} was started from a different argument structure; use another --thread-id")
+    if known is None:
+        console.log(f"thread {thread_id} (resume after a crash with --thread-id {thread_id})")
+    if store.is_finished(thread_id):
+        console.log(f"thread {thread_id} finished earlier; showing the stored trajectory")
+        return store.load(thread_id)
+    with store.claim(thread_id):  # a thread another process runs is refused before a model loads;
+        pass  # run_cycle holds the claim while the cycle runs
+    writer, reviewer = _load_engines(run, console)
+    try:
+        with StageProgress(console) as progress:
+            ctx = CycleContext(
+                thread_id=thread_id,
+                writer=Writer(writer, run.cycle.writer),
+                reviewer=Reviewer(reviewer, run.cycle.reviewer),
+                config=run.cycle,
+                store=store,
+                on_stage=progress.stage,
+                on_tokens=progress.on_tokens,
+            )
+            run_cycle(structure, ctx, run_dir.checkpoints)
+    finally:
+        close_engines(writer, reviewer)
+    return store.load(thread_id)
+
+
+def _load_engines(run: RunConfig, console: Console):
+    with console.status(f"loading {engine_kind(run.writer)} engine for {run.writer.model}"):
+        return load_engines(run, log=console.log)
+
+
+# -- review ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PaperReview:
+    title: str
+    draft: Draft
+    check: StructuralCheck
+    outcome: ReviewOutcome
+
+
+def review_paper(paper: Paper, structure: ArgumentStructure | None, run: RunConfig, console: Console) -> PaperReview:
+    """The structural check against the structure (or, without one, the paper's own
+    evidence), then the reviewer model's review."""
+    draft = paper.to_draft()
+    lengths = run.cycle.lengths
+    if structure is not None:
+        check = check_structure_draft(structure, draft, lengths)
+        evidence, claims = structure.evidence, structure.claims
+    else:
+        evidence, claims = paper.evidence(), []
+        check = check_draft(draft, evidence=evidence, claims=claims, contributions=[], lengths=lengths)
+    writer, reviewer = _load_engines(run, console)
+    try:
+        with StageProgress(console) as progress:
+            progress.stage("reviewing")
+            outcome = Reviewer(reviewer, run.cycle.reviewer).review(
+                paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens
+            )
+    finally:
+        close_engines(writer, reviewer)
+    return PaperReview(paper.title, draft, check, outcome)
+
+
+# -- pairs ----------------------------------------------------------------------------------
+
+
+class NoPairs(RuntimeError):
+    pass
+
+
+def build_pairs_dataset(
+    run_dir: RunDir, holdout: list[Path], min_margin: float | None, round_config: Path | None, console: Console,
+) -> tuple[Path, PairsManifest]:
+    """A versioned DPO dataset from every finished trajectory, held-out structures excluded
+    (those of the round config and of `holdout`)."""
+    settings, cycle, held = PairSettings(), None, set()
+    if round_config is not None:
+        config, _, held_structures = load_round_config(round_config)
+        settings, cycle = config.pairs, config.run.cycle
+        held = {s.content_hash() for s in held_structures}
+    held |= {load_structure(f).content_hash() for f in structure_files(holdout)}
+    if min_margin is not None:
+        settings.min_margin = min_margin
+    store = run_dir.existing_store("paracycle collect")
+    try:
+        with console.status("scoring drafts and building pairs"):
+            trajectories = [store.load(t) for t in store.thread_ids() if store.is_finished(t)]
+            built = build_pairs(trajectories, settings, cycle, exclude_structures=held)
+    finally:
+        store.close()
+    if not built.rows:
+        raise NoPairs(f"no pairs: {len(built.threads)} usable trajectories, ties dropped {dict(built.dropped_ties)}")
+    return write_dataset(built, run_dir.pairs, settings, held)
+
+
+# -- ingest ---------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    papers: list[FetchedPaper]
+    todo: int  # papers that were (re)analysed this time
+    records: list[IngestRecord]
+
+    @property
+    def failed(self) -> list[IngestRecord]:
+        return [r for r in self.records if r.status == "failed"]
+
+
+def ingest_arxiv(
+    out_dir: Path, query: str | None, ids: list[str], max_results: int, delay_s: float, force: bool,
+    run: RunConfig, console: Console,
+) -> IngestResult:
+    """Fetch (cached), parse, and let the analyst write an argument structure per paper."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with console.status("fetching from arXiv"):
+        papers = fetch(
+            query=query, ids=ids or None, max_results=max_results,
+            cache_dir=ingest_dir(out_dir) / "cache", settings=ArxivSettings(delay_s=delay_s),
+            on_paper=lambda p: console.log(
+                f"{p.meta.id}v{p.meta.version or '?'}: {'cached' if p.cached else 'fetched'}"
+                + (f" (no source: {p.error})" if p.error else "")
+            ),
+        )
+    # Known before any model is loaded: a rerun with everything done loads none.
+    todo = [p for p in papers if force or not structure_path(out_dir, p.meta).exists()]
+    console.log(f"{len(papers)} papers, {len(papers) - len(todo)} ingested earlier")
+    records = []
+    if todo:
+        # The analyst reads papers: it runs on the reviewer's engine (the base model, no adapter).
+        analyst = Analyst(load_engine(run.reviewer_spec(), log=console.log))
+        try:
+            with StageProgress(console) as progress:
+                records = ingest_papers(
+                    todo, out_dir, analyst, force=force,
+                    on_start=lambda p: progress.stage(f"analysing {p.meta.id}"), on_tokens=progress.on_tokens,
+                )
+        finally:
+            analyst.engine.close()
+    return IngestResult(papers, len(todo), records)
