@@ -19,18 +19,31 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from paracycle import __version__, lifeline
-from paracycle.config import EngineKind, check_directory, check_thread_id
+from paracycle import lifeline
+from paracycle.config import check_directory, check_thread_id
 from paracycle.engines.base import EngineError, PromptTooLong
 from paracycle.errors import InputError
 from paracycle.eval.structural import open_commitments
 from paracycle.fsutil import write_atomic
 from paracycle.loading import load_structure, structure_files
+from paracycle.options import (
+    AdapterOpt,
+    BaseUrlOpt,
+    ConfigOpt,
+    EngineOpt,
+    JsonOpt,
+    ModelOpt,
+    RevisionsOpt,
+    RoundConfigOpt,
+    RunsOpt,
+    SeedOpt,
+    print_version,
+)
 from paracycle.paper import load_paper
 from paracycle.registry import RoundRegistry, manifest_json
 from paracycle.report import print_cycle_summary, print_review, terminal_text
 from paracycle.resolve import BASE_WRITER, Overrides, resolve_run_config
-from paracycle.rundir import ENV as RUNS_ENV
+from paracycle.rundir import DEFAULT as DEFAULT_RUNS
 from paracycle.rundir import RunDir
 from paracycle.stdio import RESULTS, ResultTyper, print_json, quiet_libraries
 
@@ -51,47 +64,9 @@ out = Console(file=RESULTS, highlight=False, soft_wrap=True, width=None if sys.s
 err = Console(stderr=True, highlight=False, log_path=False)
 
 
-def _checked_runs_dir(ctx: typer.Context, param: typer.CallbackParam, value: Path) -> Path:
-    """Refused before anything runs, naming where the bad path came from."""
-    source = ctx.get_parameter_source(param.name)
-    from_env = source is not None and source.name == "ENVIRONMENT"
-    check_directory(value, RUNS_ENV if from_env else "--runs-dir")
-    return value
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"paracycle {__version__}")
-        raise typer.Exit()
-
-
-ModelOpt = Annotated[
-    Optional[str],
-    typer.Option("--model", help='"embedded" (SmolLM2-135M-Instruct), a HF checkpoint dir, or (openai) a served model'),
-]
-EngineOpt = Annotated[
-    Optional[EngineKind],
-    typer.Option("--engine", help="auto: openai with --base-url, else vllm when installed"),
-]
-AdapterOpt = Annotated[
-    Optional[str],
-    typer.Option("--adapter", help=f'LoRA adapter directory for the writer (default: the promoted round\'s; "{BASE_WRITER}": the base)'),
-]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML/JSON run config (see README)")]
-RoundConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="round config (YAML/JSON, `kind: round`)")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="sampling seed for reproducible runs")]
-RevisionsOpt = Annotated[Optional[int], typer.Option(min=0, help="revisions after the first draft")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a summary")]
-RunsOpt = Annotated[
-    Path,
-    typer.Option("--runs-dir", envvar=RUNS_ENV, show_envvar=True, callback=_checked_runs_dir, help="run directory"),
-]
-
-
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True, help="print the version")] = False,
 ) -> None:
     pass
 
@@ -132,7 +107,7 @@ def cycle(
     max_revisions: RevisionsOpt = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where trajectory.json and final.md go")] = None,
     thread_id: Annotated[Optional[str], typer.Option(help="resume (or name) this thread")] = None,
-    runs: RunsOpt = Path("runs"),
+    runs: RunsOpt = DEFAULT_RUNS,
     engine: EngineOpt = None,
     model: ModelOpt = None,
     adapter: AdapterOpt = None,
@@ -150,7 +125,9 @@ def cycle(
     # Validate everything the user gave before anything is opened or written.
     structure = load_structure(structure_file)
     run_dir = RunDir(runs)
-    run = resolve_run_config(config, Overrides(engine, model, adapter, base_url, seed, max_revisions), run_dir, err.log)
+    run = resolve_run_config(config, Overrides(
+        engine=engine, model=model, adapter=adapter, base_url=base_url, seed=seed, max_revisions=max_revisions,
+    ), run_dir, err.log)
     thread = check_thread_id(thread_id) if thread_id else new_thread_id(structure)
     if out_dir is not None:  # refused now, not after the whole cycle has run
         check_directory(out_dir, "--out")
@@ -193,7 +170,7 @@ def review(
 
     paper = load_paper(paper_file)
     structure = load_structure(structure_file) if structure_file else None
-    run = resolve_run_config(config, Overrides(engine, model, None, base_url, seed), log=err.log)
+    run = resolve_run_config(config, Overrides(engine=engine, model=model, base_url=base_url, seed=seed), log=err.log)
     r = review_paper(paper, structure, run, err)
     review = r.outcome.review
     if as_json:
@@ -213,7 +190,7 @@ def collect(
     samples: Annotated[int, typer.Option(min=1, help="independent cycles per argument structure")] = 4,
     concurrency: Annotated[int, typer.Option(min=1, help="graph threads running at once")] = 8,
     max_revisions: RevisionsOpt = None,
-    runs: RunsOpt = Path("runs"),
+    runs: RunsOpt = DEFAULT_RUNS,
     engine: EngineOpt = None,
     model: ModelOpt = None,
     adapter: AdapterOpt = None,
@@ -229,7 +206,9 @@ def collect(
 
     structures = [(str(f), load_structure(f)) for f in structure_files(inputs)]  # all valid before anything runs
     run_dir = RunDir(runs)
-    run = resolve_run_config(config, Overrides(engine, model, adapter, base_url, seed, max_revisions), run_dir, err.log)
+    run = resolve_run_config(config, Overrides(
+        engine=engine, model=model, adapter=adapter, base_url=base_url, seed=seed, max_revisions=max_revisions,
+    ), run_dir, err.log)
     jobs = collection.plan_jobs(structures, samples, tag=collection.writer_tag(run.writer))
     store = run_dir.open_store()
     try:
@@ -257,7 +236,7 @@ def collect(
 
 @pairs_app.command("build")
 def pairs_build(
-    runs: RunsOpt = Path("runs"),
+    runs: RunsOpt = DEFAULT_RUNS,
     holdout: Annotated[Optional[list[Path]], typer.Option("--holdout", help="held-out structure (file or dir); repeat")] = None,
     min_margin: Annotated[Optional[float], typer.Option(min=0.0, help="reward margin below which a pair is a tie")] = None,
     config: RoundConfigOpt = None,
@@ -283,7 +262,7 @@ def pairs_build(
 
 
 @app.command("round")
-def round_(config: RoundConfigOpt = None, runs: RunsOpt = Path("runs"), as_json: JsonOpt = False) -> None:
+def round_(config: RoundConfigOpt = None, runs: RunsOpt = DEFAULT_RUNS, as_json: JsonOpt = False) -> None:
     """One DPO round: collect -> pairs -> train -> evaluate -> gate (promote only a winner)."""
     from paracycle.training.round import (  # trl, torch: off the start-up path
         RoundBusy,
@@ -314,7 +293,7 @@ def round_(config: RoundConfigOpt = None, runs: RunsOpt = Path("runs"), as_json:
 
 
 @rounds_app.command("list")
-def rounds_list(runs: RunsOpt = Path("runs"), as_json: JsonOpt = False) -> None:
+def rounds_list(runs: RunsOpt = DEFAULT_RUNS, as_json: JsonOpt = False) -> None:
     """Every round with its status and gate decision (--json: the full manifests)."""
     run_dir, manifests = RunDir(runs), []
     if run_dir.has_store():
@@ -344,7 +323,7 @@ def schedule(
     every: Annotated[str, typer.Option(help="how often to check, e.g. 30m, 6h, 1d")] = "6h",
     min_new_pairs: Annotated[int, typer.Option(min=1, help="run a round when this many new pairs are waiting")] = 100,
     config: RoundConfigOpt = None,
-    runs: RunsOpt = Path("runs"),
+    runs: RunsOpt = DEFAULT_RUNS,
     max_checks: Annotated[Optional[int], typer.Option(min=1, help="stop after this many checks (default: run forever)")] = None,
 ) -> None:
     """Run rounds unattended: one at a time, whenever enough new pairs have accumulated."""
@@ -392,7 +371,9 @@ def ingest_arxiv(
         raise InputError("ingest arxiv", "give either --query or one or more --id")
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(str(out_dir), "--out must be a directory")
-    run = resolve_run_config(config, Overrides(engine, model, BASE_WRITER, base_url, seed), log=err.log)
+    run = resolve_run_config(config, Overrides(
+        engine=engine, model=model, adapter=BASE_WRITER, base_url=base_url, seed=seed,
+    ), log=err.log)
     try:
         result = run_ingest(out_dir, query, list(ids or []), max_results, delay, force, run, err)
     except ArxivError as e:
@@ -431,7 +412,7 @@ def validate(
 @app.command()
 def show(
     thread_id: Annotated[str, typer.Argument(help="thread to show")],
-    runs: RunsOpt = Path("runs"),
+    runs: RunsOpt = DEFAULT_RUNS,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a stored trajectory (finished or not) and the failures recorded for it."""

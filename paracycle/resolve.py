@@ -22,7 +22,7 @@ from paracycle.rundir import RunDir
 BASE_WRITER = "none"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Overrides:
     """The command line's flags; None means "not given". They name the writer's engine."""
 

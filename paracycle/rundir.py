@@ -1,62 +1,50 @@
-"""The run directory: every path under it, named once.
+"""The run directory: every path under it, named once, here.
 
-    runs/
-      trajectories.sqlite   the trajectory store (cycles, failures, the round registry)
-      checkpoints.sqlite    LangGraph's checkpoints (a crashed cycle resumes from here)
-      round.lock            one round at a time
-      cycles/<thread>/      trajectory.json and final.md of `paracycle cycle`
-      pairs/<version>/      DPO datasets
-      rounds/<round-id>/    a round's training job, weights and report
+`--runs-dir`, else $PARACYCLE_RUNS, else ./runs. It holds the trajectory store (cycles,
+failures, the round registry), LangGraph's checkpoints (a crashed cycle resumes from
+them), the round lock, and one folder per cycle output, DPO dataset and round.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from paracycle.config import check_directory
 from paracycle.errors import InputError
 from paracycle.store import TrajectoryStore
 
-ENV = "PARACYCLE_RUNS"
+DEFAULT = Path("runs")
+ENV = "PARACYCLE_RUNS"  # the run directory when --runs-dir is not given
+STORE = "trajectories.sqlite"
+CHECKPOINTS = "checkpoints.sqlite"
+ROUND_LOCK = "round.lock"
 
 
 @dataclass(frozen=True)
 class RunDir:
     root: Path
 
-    @classmethod
-    def at(cls, option: str | Path | None) -> RunDir:
-        """`--runs-dir`, else $PARACYCLE_RUNS, else ./runs. Checked before anything runs: it must
-        be a directory or not exist yet (it is created later), and the nearest part of it that
-        exists must be a directory."""
-        from_env = not option and ENV in os.environ
-        root = Path(option or os.environ.get(ENV, "runs"))
-        check_directory(root, ENV if from_env else "--runs-dir")
-        return cls(root)
-
     @property
     def store_path(self) -> Path:
-        return self.root / "trajectories.sqlite"
+        return self.root / STORE
 
     @property
     def checkpoints(self) -> Path:
-        return self.root / "checkpoints.sqlite"
+        return self.root / CHECKPOINTS
 
     @property
     def round_lock(self) -> Path:
-        return self.root / "round.lock"
+        return self.root / ROUND_LOCK
 
     @property
     def pairs(self) -> Path:
-        return self.root / "pairs"
+        return self.root / "pairs"  # <version>/ per DPO dataset
 
     def cycle(self, thread_id: str) -> Path:
-        return self.root / "cycles" / thread_id
+        return self.root / "cycles" / thread_id  # trajectory.json and final.md of `paracycle cycle`
 
     def round(self, round_id: str) -> Path:
-        return self.root / "rounds" / round_id
+        return self.root / "rounds" / round_id  # a round's training job, weights and report
 
     def resolved(self) -> RunDir:
         """Absolute: paths recorded in manifests must mean the same from any directory."""

@@ -1,6 +1,6 @@
 """Parse an untrusted arXiv source in a child process that has hard limits.
 
-The parser's algorithms are linear (see latex.py), but a source archive is hostile bytes
+The parser's algorithms are linear (see latex.py and tex_scan.py), but a source archive is hostile bytes
 from the network, and this module is the backstop for whatever those algorithms miss:
 
 * memory: the child sets RLIMIT_AS on itself before parsing, so a runaway allocation
