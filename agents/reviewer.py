@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from paracycle.agents import reviewer_prompts as P
 from paracycle.agents.common import messages, schema_attempts
 from paracycle.engines.base import Engine, TokenCallback
