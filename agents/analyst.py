@@ -35,12 +35,7 @@ from paracycle.agents import analyst_prompts as P
 from paracycle.agents.common import messages, schema_attempts
 from paracycle.engines.base import Engine, TokenCallback
 from paracycle.ingest.sections import PaperSections, Section
-from paracycle.paper import (
-    NOT_EVIDENCE,
-    canonical_section_name,
-    evidence_kind,
-    section_prose,
-)
+from paracycle.paper import NOT_EVIDENCE, canonical_section_name, evidence_kind, section_prose
 from paracycle.schemas import (
     Anchor,
     ArgumentStructure,

@@ -117,10 +117,7 @@ def cycle(
     as_json: JsonOpt = False,
 ) -> None:
     """Write and revise the abstract and introduction for an argument structure."""
-    from paracycle.jobs import (  # langgraph, torch: off the start-up path
-        new_thread_id,
-        run_thread,
-    )
+    from paracycle.jobs import new_thread_id, run_thread  # langgraph, torch: off the start-up path
 
     # Validate everything the user gave before anything is opened or written.
     structure = load_structure(structure_file)
@@ -200,9 +197,7 @@ def collect(
     wait_for_server: Annotated[float, typer.Option(help="seconds to wait for a server that went down")] = 300.0,
 ) -> None:
     """Run K cycles per argument structure, C at once; rerun to resume after a crash."""
-    from paracycle import (
-        collect as collection,  # langgraph, torch: off the start-up path
-    )
+    from paracycle import collect as collection  # langgraph, torch: off the start-up path
 
     structures = [(str(f), load_structure(f)) for f in structure_files(inputs)]  # all valid before anything runs
     run_dir = RunDir(runs)
@@ -243,10 +238,7 @@ def pairs_build(
     as_json: JsonOpt = False,
 ) -> None:
     """Build a versioned DPO dataset (HF datasets + JSONL) from the stored trajectories."""
-    from paracycle.jobs import (  # datasets: off the start-up path
-        NoPairs,
-        build_pairs_dataset,
-    )
+    from paracycle.jobs import NoPairs, build_pairs_dataset  # datasets: off the start-up path
 
     try:
         directory, manifest = build_pairs_dataset(RunDir(runs), list(holdout or []), min_margin, config, err)
@@ -264,10 +256,7 @@ def pairs_build(
 @app.command("round")
 def round_(config: RoundConfigOpt = None, runs: RunsOpt = DEFAULT_RUNS, as_json: JsonOpt = False) -> None:
     """One DPO round: collect -> pairs -> train -> evaluate -> gate (promote only a winner)."""
-    from paracycle.training.round import (  # trl, torch: off the start-up path
-        RoundBusy,
-        run_round,
-    )
+    from paracycle.training.round import RoundBusy, run_round  # trl, torch: off the start-up path
 
     if config is None:
         raise InputError("--config", "a round needs a config file (see examples/round-tiny.yaml)")
@@ -327,9 +316,7 @@ def schedule(
     max_checks: Annotated[Optional[int], typer.Option(min=1, help="stop after this many checks (default: run forever)")] = None,
 ) -> None:
     """Run rounds unattended: one at a time, whenever enough new pairs have accumulated."""
-    from paracycle.training.round import (  # trl, torch: off the start-up path
-        parse_duration,
-    )
+    from paracycle.training.round import parse_duration  # trl, torch: off the start-up path
     from paracycle.training.round import schedule as run_schedule
 
     if config is None:
@@ -363,9 +350,7 @@ def ingest_arxiv(
     """Fetch papers (metadata + LaTeX source, cached), parse them, and let the analyst write
     an argument structure per paper. Rerun the same command to resume."""
     from paracycle.ingest.arxiv_fetch import ArxivError  # arxiv: off the start-up path
-    from paracycle.jobs import (
-        ingest_arxiv as run_ingest,  # langgraph, torch: off the start-up path
-    )
+    from paracycle.jobs import ingest_arxiv as run_ingest  # langgraph, torch: off the start-up path
 
     if (query is None) == (not ids):
         raise InputError("ingest arxiv", "give either --query or one or more --id")

@@ -29,13 +29,7 @@ from pathlib import Path
 from paracycle.agents.reviewer import Reviewer
 from paracycle.agents.writer import Writer
 from paracycle.config import EngineSpec, RunConfig
-from paracycle.engines.base import (
-    Engine,
-    EngineUnavailable,
-    adapter_name,
-    close_engines,
-    distinct,
-)
+from paracycle.engines.base import Engine, EngineUnavailable, adapter_name, close_engines, distinct
 from paracycle.engines.batching import batched
 from paracycle.graphs.configuration import CycleContext
 from paracycle.graphs.cycle import open_checkpointer, run_cycle
@@ -105,11 +99,7 @@ def collect(
     log(f"{len(jobs)} cycles, {done} finished earlier")
     if done == len(jobs):
         return CollectResult(skipped=done)
-    if engines is None:
-        with console.status(f"loading the engines for {run.writer.model}") if console else nullcontext():
-            writer, reviewer = load_engines(run, log=log)
-    else:
-        writer, reviewer = engines
+    writer, reviewer = engines or load_engines(run, log=log, console=console)
     try:
         with CollectProgress(console, total=len(jobs), done=done) if console else nullcontext() as bar:
             callbacks = dict(on_tokens=bar.on_tokens, on_cycle_done=bar.cycle_done, on_failure=bar.failure) if bar else {}

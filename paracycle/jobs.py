@@ -26,14 +26,9 @@ from paracycle.eval.structural import check_draft, check_structure_draft
 from paracycle.graphs.configuration import CycleContext
 from paracycle.graphs.cycle import run_cycle
 from paracycle.ingest.arxiv_fetch import ArxivSettings, FetchedPaper, fetch
-from paracycle.ingest.pipeline import (
-    IngestRecord,
-    ingest_dir,
-    ingest_papers,
-    structure_path,
-)
+from paracycle.ingest.pipeline import IngestRecord, ingest_dir, ingest_papers, structure_path
 from paracycle.loading import load_structure, structure_files
-from paracycle.models import engine_kind, load_engine, load_engines
+from paracycle.models import describe, load_engine, load_engines, loading
 from paracycle.paper import Paper
 from paracycle.progress import StageProgress
 from paracycle.rundir import RunDir
@@ -69,7 +64,7 @@ def run_thread(
         return store.load(thread_id)
     with store.claim(thread_id):  # a thread another process runs is refused before a model loads;
         pass  # run_cycle holds the claim while the cycle runs
-    writer, reviewer = _load_engines(run, console)
+    writer, reviewer = load_engines(run, log=console.log, console=console)
     try:
         with StageProgress(console) as progress:
             ctx = CycleContext(
@@ -85,11 +80,6 @@ def run_thread(
     finally:
         close_engines(writer, reviewer)
     return store.load(thread_id)
-
-
-def _load_engines(run: RunConfig, console: Console):
-    with console.status(f"loading {engine_kind(run.writer)} engine for {run.writer.model}"):
-        return load_engines(run, log=console.log)
 
 
 # -- review ---------------------------------------------------------------------------------
@@ -114,7 +104,12 @@ def review_paper(paper: Paper, structure: ArgumentStructure | None, run: RunConf
     else:
         evidence, claims = paper.evidence(), []
         check = check_draft(draft, evidence=evidence, claims=claims, contributions=[], lengths=lengths)
-    writer, reviewer = _load_engines(run, console)
+    # Only the reviewer's engine: the one `load_engines` would hand the reviewer, without
+    # also loading a writer that a review never calls.
+    spec = run.reviewer or run.writer
+    with loading(spec, console):
+        reviewer = load_engine(spec, log=console.log)
+    console.log(describe("reviewer", reviewer))
     try:
         with StageProgress(console) as progress:
             progress.stage("reviewing")
@@ -122,7 +117,7 @@ def review_paper(paper: Paper, structure: ArgumentStructure | None, run: RunConf
                 paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens
             )
     finally:
-        close_engines(writer, reviewer)
+        reviewer.close()
     return PaperReview(paper.title, draft, check, outcome)
 
 

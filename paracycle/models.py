@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from paracycle.config import EngineSpec, RunConfig
 from paracycle.embedded import EMBEDDED_MODEL_ID, ensure_embedded_checkpoint
 from paracycle.engines.base import Engine
-from paracycle.engines.vllm_engine import (  # imports vllm only when started
-    VLLMEngine,
-    vllm_available,
-)
+from paracycle.engines.vllm_engine import VLLMEngine, vllm_available  # imports vllm only when started
 from paracycle.errors import InputError
 
 
@@ -57,9 +55,7 @@ def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> E
     `spec.adapter`; vLLM needs to know when it starts."""
     kind = engine_kind(spec)
     if kind == "openai":
-        from paracycle.engines.openai_engine import (
-            OpenAIEngine,  # httpx: off the start-up path
-        )
+        from paracycle.engines.openai_engine import OpenAIEngine  # httpx: off the start-up path
 
         model = None if spec.model == "embedded" else spec.model
         return OpenAIEngine(
@@ -73,20 +69,29 @@ def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> E
             gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
             enable_lora=True if serves_adapters else None,  # None: only for spec.adapter
         )
-    from paracycle.engines.transformers_engine import (
-        TransformersEngine,  # torch: off the start-up path
-    )
+    from paracycle.engines.transformers_engine import TransformersEngine  # torch: off the start-up path
 
     return TransformersEngine(path, model_id=model_id, adapter=spec.adapter, max_batch_size=spec.max_batch_size)
 
 
-def load_engines(config: RunConfig, log=print) -> tuple[Engine, Engine]:
-    """(writer engine, reviewer engine); one shared engine unless the reviewer has its own."""
-    writer, reviewer = _load_engines(config, log)
-    for role, engine in (("writer", writer), ("reviewer", reviewer)):
-        adapter = f" + adapter {engine.adapter_id}" if engine.adapter_id else ""
-        log(f"{role}: {engine.model_id}{adapter} ({type(engine).__name__} on {engine.device})")
+def loading(spec: EngineSpec, console=None):
+    """A spinner on `console` (a rich Console; None: none) while `spec`'s engine loads."""
+    return console.status(f"loading {engine_kind(spec)} engine for {spec.model}") if console else nullcontext()
+
+
+def load_engines(config: RunConfig, log=print, console=None) -> tuple[Engine, Engine]:
+    """(writer engine, reviewer engine); one shared engine unless the reviewer has its own.
+    `console`: where a spinner shows while they load."""
+    with loading(config.writer, console):
+        writer, reviewer = _load_engines(config, log)
+    log(describe("writer", writer))
+    log(describe("reviewer", reviewer))
     return writer, reviewer
+
+
+def describe(role: str, engine: Engine) -> str:
+    adapter = f" + adapter {engine.adapter_id}" if engine.adapter_id else ""
+    return f"{role}: {engine.model_id}{adapter} ({type(engine).__name__} on {engine.device})"
 
 
 def _load_engines(config: RunConfig, log) -> tuple[Engine, Engine]:

@@ -110,9 +110,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     warnings.filterwarnings("ignore")
     try:
-        from transformers.utils import (
-            logging as hf_logging,  # transformers: imported only to quiet it
-        )
+        from transformers.utils import logging as hf_logging  # transformers: imported only to quiet it
     except ImportError:
         return
     hf_logging.set_verbosity_error()

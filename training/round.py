@@ -38,18 +38,8 @@ from paracycle.rundir import RunDir
 from paracycle.schemas import ArgumentStructure, Strict
 from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import write_dataset
-from paracycle.training.dpo import (
-    TrainJob,
-    TrainSettings,
-    reference_description,
-    train_with_launcher,
-)
-from paracycle.training.gate import (
-    GateSettings,
-    draft_all,
-    evaluate,
-    promotion_decision,
-)
+from paracycle.training.dpo import TrainJob, TrainSettings, reference_description, train_with_launcher
+from paracycle.training.gate import GateSettings, draft_all, evaluate, promotion_decision
 from paracycle.training.pairs import PairSettings, build_pairs
 from paracycle.training.round_report import write_round_report
 

@@ -15,13 +15,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from paracycle.engines.base import (
-    BatchLog,
-    ChatRequest,
-    Engine,
-    GenerationResult,
-    TokenCallback,
-)
+from paracycle.engines.base import BatchLog, ChatRequest, Engine, GenerationResult, TokenCallback
 
 
 @dataclass
