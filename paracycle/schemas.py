@@ -247,6 +247,42 @@ class Review(Strict):
 # --------------------------------------------------------------------------------------
 
 
+SpecificKind = Literal[
+    "number", "quantity", "name", "baseline", "guarantee", "scope", "causal", "open_claim", "assertion"
+]
+EntailmentVerdict = Literal["yes", "partial", "no"]
+
+
+class SpecificCheck(Strict):
+    """One thing a claim sentence asserts, checked on its own against the structure."""
+
+    kind: SpecificKind
+    text: str = Field(description='as the sentence says it: "57%", "twice", "FirmBench", "every"')
+    backed: bool
+    source: str | None = Field(
+        default=None, description='what backs it: an evidence id, a claim id, "method", "problem", ...'
+    )
+    matched: str | None = Field(default=None, description='the value or words it matched there: "37%", "2.1x"')
+    reason: str = ""
+
+
+class Entailment(Strict):
+    """The model's answer to one entailment question (the second opinion's constrained schema)."""
+
+    verdict: EntailmentVerdict
+    reason: str = Field(max_length=300)
+
+
+class SecondOpinion(Strict):
+    """A model's verdict on one commitment, recorded beside the deterministic one."""
+
+    verdict: EntailmentVerdict | None = None  # None when the model's answer failed
+    reason: str = ""
+    model: str = ""
+    evidence_ids: list[str] = Field(default_factory=list)  # the evidence it was shown
+    error: str | None = None
+
+
 class CommitmentCheck(Strict):
     """One claim the draft makes, matched against the structure's claims and evidence."""
 
@@ -256,6 +292,11 @@ class CommitmentCheck(Strict):
     matched_claim: str | None = None
     evidence_ids: list[str] = Field(default_factory=list)
     reason: str = ""
+    # How sure the deterministic match is (1.0: every specific found where the sentence
+    # puts it); borderline commitments are the ones a second opinion is asked about.
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    specifics: list[SpecificCheck] = Field(default_factory=list)
+    second_opinion: SecondOpinion | None = None
 
 
 class UnsupportedClaim(Strict):

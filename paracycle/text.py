@@ -35,14 +35,15 @@ from functools import lru_cache
 # --------------------------------------------------------------------------------------
 
 # Words that end with a period without ending the sentence (compared lower-case, without
-# the period). "etc" is deliberately absent: "..., etc. We" usually does end a sentence,
+# the period). "ms" is absent: in a paper "14.2 ms." ends a sentence far more often than
+# "Ms." starts a name. "etc" is deliberately absent: "..., etc. We" usually does end a sentence,
 # and "etc. and" is already kept together because a boundary needs a capital after it.
 ABBREVIATIONS = frozenset(
     {
         "e.g", "i.e", "al", "cf", "vs", "viz", "approx", "resp", "ca",
         "fig", "figs", "eq", "eqs", "sec", "secs", "tab", "tabs", "ref", "refs",
         "app", "alg", "thm", "def", "lem", "prop", "ch", "chap",
-        "dr", "mr", "mrs", "ms", "prof", "st", "jr", "inc", "ltd", "co", "corp",
+        "dr", "mr", "mrs", "prof", "st", "jr", "inc", "ltd", "co", "corp",
     }
 )
 # Abbreviations only when a number follows ("No. 3"), because "no." also ends sentences.
@@ -112,7 +113,9 @@ STOPWORDS = frozenset(
 
 def stem(word: str) -> str:
     """Light stemming: enough that "reduces", "reduced" and "reducing" compare equal."""
-    if len(word) > 4 and word.endswith("ies"):
+    if len(word) > 6 and word.endswith("ity"):
+        word = word[:-3]  # "density" meets "dense", "capacity" "capacities"
+    elif len(word) > 4 and word.endswith("ies"):
         word = word[:-3] + "y"
     elif len(word) > 5 and word.endswith("ing"):
         word = word[:-3]
@@ -180,11 +183,19 @@ def numbers(sentence: str) -> list[str]:
     Spelled-out numbers ("one", "two") are never extracted.
     """
     found: dict[str, None] = {}  # ordered and without repeats; a list's `in` is quadratic
-    citations = [m.span() for m in _CITATION_RUN.finditer(sentence)]
+    citations = citation_spans(sentence)
     for match in _NUMBER.finditer(sentence):
-        if not _is_structural_number(sentence, match, citations):
+        if match.group("unit") or not is_structural_number(
+            sentence, match.start(), match.end(), match.group("value"), not match.group("fraction"), citations
+        ):
             found.setdefault(_normalise(match))
     return list(found)
+
+
+def citation_spans(sentence: str) -> list[tuple[int, int]]:
+    """The spans of the sentence's open citation runs ("[3, 4"), in order (for
+    is_structural_number)."""
+    return [m.span() for m in _CITATION_RUN.finditer(sentence)]
 
 
 def _normalise(match: re.Match[str]) -> str:
@@ -201,20 +212,19 @@ def _normalise(match: re.Match[str]) -> str:
     return value
 
 
-def _is_structural_number(sentence: str, match: re.Match[str], citations: list[tuple[int, int]]) -> bool:
-    """`citations`: the spans of _CITATION_RUN in the sentence, in order."""
-    start, end = match.span()
-    has_unit = bool(match.group("unit"))
-    is_integer = not match.group("fraction")
-    if has_unit:
-        return False
+def is_structural_number(
+    sentence: str, start: int, end: int, value: str, is_integer: bool, citations: list[tuple[int, int]]
+) -> bool:
+    """Whether the unitless number at `sentence[start:end]` is structure, not a result: a
+    reference ("Table 2"), a citation or enumeration marker ("(1)", "[3, 4]"), a year, or a
+    bare single digit. `citations` are citation_spans(sentence)."""
     if _follows_reference(sentence, start):
         return True
     if sentence[start - 1 : start] in ("(", "[") and sentence[end : end + 1] in (")", "]", ","):
         return True  # "(1)", "[12]", "[3, 4]"
     if sentence[max(0, start - 2) : start] == ", " and _in_citation(citations, start):
         return True  # the later numbers of a citation list "[3, 4]"
-    value = match.group("value").replace(",", "")
+    value = value.replace(",", "")
     if is_integer and len(value) == 4 and 1900 <= int(value) <= 2099:
         return True  # a year
     return is_integer and len(value) == 1
@@ -274,6 +284,7 @@ GENERIC_NAMES = frozenset(
     ai ml nlp cv rl llm llms lm lms gpu gpus cpu cpus tpu tpus api apis sota f1 ii iii iv
     table tables figure figures fig section sections appendix equation eq theorem lemma
     corollary proposition definition algorithm chapter we our the this these in on however
+    method methods experiments results discussion conclusion conclusions introduction evaluation
     """.split()
 )
 _TOKEN = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
