@@ -33,6 +33,12 @@ def record(
     )
 
 
+def model_name(engine: Engine) -> str:
+    """The model as one string: its id, and its adapter when it has one (a Generation keeps
+    the two in separate fields; a second opinion names its model in one)."""
+    return f"{engine.model_id} + adapter {engine.adapter_id}" if engine.adapter_id else engine.model_id
+
+
 def messages(system: str, user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

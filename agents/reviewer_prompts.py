@@ -48,3 +48,33 @@ UNSUPPORTED_NOTE = '- [{paragraph_id}] unsupported claim: "{sentence}" ({reason}
 DROPPED_NOTE = "- missing contribution: {contribution}"
 ORDER_NOTE = "- [{paragraph_id}] role {role} comes after {after_role}: the order goes backwards"
 NO_CHECKER_NOTES = "- no problems"
+
+# -- second opinion: one entailment question per borderline commitment --------------------
+# The deterministic verdict is not shown: the model's answer is meant to be a second,
+# independent opinion, not an echo of the first.
+
+ENTAILMENT_SYSTEM = (
+    "You check one sentence of a research paper against the evidence behind it. You are "
+    "strict: evidence entails a sentence only when it supports everything the sentence "
+    "asserts. You answer in JSON only."
+)
+
+ENTAILMENT = """A sentence from the paper ({paragraph_id}):
+"{sentence}"
+{claim}
+Evidence {source} (id, kind, location: finding):
+{evidence}
+
+Does this evidence entail everything the sentence asserts: every number, every system,
+dataset and baseline it names, its scope (how many, how general), and any cause it claims?
+- verdict: "yes" if the evidence supports all of it, "partial" if it supports some of it
+  but the sentence claims more, "no" if it does not support the sentence.
+- reason: one short sentence: what is supported, or what is missing."""
+
+# Which evidence the model is shown: the items the sentence itself is matched to, or (when it
+# names none) those of the authors' claim it restates, with that claim's text.
+NAMED_SOURCE = "the sentence names"
+CLAIM_SOURCE = "that claim names"
+MATCHED_CLAIM = """
+The sentence names no evidence itself; it restates the authors' claim {id}: {text}
+"""

@@ -36,7 +36,7 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
     from paracycle.loading import load_structure, structure_files
     from paracycle.models import load_engine
     from paracycle.rundir import RunDir
-    from paracycle.schemas import grounded_review_schema
+    from paracycle.schemas import Entailment, grounded_review_schema
 
     structures = [(str(p), load_structure(p)) for p in structure_files([ROOT / "examples"])]
     config = RunConfig(writer=EngineSpec(engine=kind), seed=0)
@@ -70,7 +70,9 @@ def measure(kind: str, samples: int, concurrency: int, max_revisions: int, revie
                     messages, prefill = g.prompt, ""
                     if messages and messages[-1]["role"] == "assistant":
                         messages, prefill = messages[:-1], messages[-1]["content"]
-                    replay.append(ChatRequest(messages, g.sampling, schema=schema, prefill=prefill))
+                    # A second opinion's questions (on in the config) had their own schema.
+                    asked = Entailment if g.purpose.startswith("second_opinion") else schema
+                    replay.append(ChatRequest(messages, g.sampling, schema=asked, prefill=prefill))
         # Batches the collection ran (the queue's for transformers, vLLM's own steps for
         # vLLM), taken before the replay adds its own.
         mean_batch = result.batched_requests / result.batches if result.batches else 0.0

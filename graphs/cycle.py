@@ -4,7 +4,8 @@
                         ^          |
                         +- revise <+
 
-`review` runs the model's review and the deterministic structural check side by side.
+`review` runs the model's review and the deterministic structural check side by side (and,
+with `reviewer.second_opinion` on, the model's verdict on the check's borderline commitments).
 `decide` passes the draft when the reviewer's overall score and the structural closure rate
 both reach their thresholds, and otherwise revises until `max_revisions`.
 
@@ -55,6 +56,11 @@ def review(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal
     outcome = ctx.reviewer.review(
         structure.title, last.draft, structure.evidence, structure.claims, check, on_tokens=ctx.on_tokens
     )
+    generations = outcome.generations
+    if ctx.reviewer.settings.second_opinion:  # recorded beside the check's verdicts, never in their place
+        ctx.stage(f"second opinion on revision {last.revision}")
+        opinion = ctx.reviewer.second_opinion(check, structure.evidence, structure.claims, on_tokens=ctx.on_tokens)
+        check, generations = opinion.check, [*generations, *opinion.generations]
     step = Step(
         index=len(state["steps"]),
         kind="review",
@@ -62,7 +68,7 @@ def review(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal
         review=outcome.review,
         review_error=outcome.error,
         structural_check=check,
-        generations=outcome.generations,
+        generations=generations,
     )
     return Command(update={"steps": [step.model_dump(mode="json")]}, goto="decide")
 

@@ -3,7 +3,8 @@ by `paracycle.jobs`, `paracycle.collect` and `paracycle.training.round`.
 
 Results go to stdout (`--json` prints only JSON there); progress and logs go to stderr.
 Bad input is one line on stderr and exit code 2; an engine that fails is one line and exit
-code 1; an interrupted command says how to resume.
+code 1; `check --fail-on` exits 3 when it finds what it names; an interrupted command says
+how to resume.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import signal
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,9 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from paracycle import lifeline
-from paracycle.config import check_directory, check_thread_id
+from paracycle.config import check_directory, check_thread_id, load_config
 from paracycle.engines.base import EngineError, PromptTooLong
 from paracycle.errors import InputError
+from paracycle.eval.ledger import FAILURES, Ledger, check_paper, failed_on
 from paracycle.eval.structural import open_commitments
 from paracycle.fsutil import write_atomic
 from paracycle.loading import load_structure, structure_files
@@ -41,7 +44,7 @@ from paracycle.options import (
 )
 from paracycle.paper import load_paper
 from paracycle.registry import RoundRegistry, manifest_json
-from paracycle.report import print_cycle_summary, print_review, terminal_text
+from paracycle.report import print_cycle_summary, print_ledger, print_review, terminal_text
 from paracycle.resolve import BASE_WRITER, Overrides, resolve_run_config
 from paracycle.rundir import DEFAULT as DEFAULT_RUNS
 from paracycle.rundir import RunDir
@@ -64,15 +67,26 @@ out = Console(file=RESULTS, highlight=False, soft_wrap=True, width=None if sys.s
 err = Console(stderr=True, highlight=False, log_path=False)
 
 
+# A repeatable option takes its choices from an Enum (typer refuses list[Literal]).
+FailOn = Enum("FailOn", {name: name for name in FAILURES}, type=str)
+
+# Commands that load no model: they skip quieting the ML libraries, which imports
+# transformers (about a second), so that a linter-like `check` in CI answers at once.
+NO_MODEL_COMMANDS = frozenset({"check", "validate"})
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True, help="print the version")] = False,
 ) -> None:
-    pass
+    # Runs after the command is named and before it runs, so nothing the command imports
+    # can have imported transformers unquieted first.
+    if ctx.invoked_subcommand not in NO_MODEL_COMMANDS:
+        quiet_libraries()
 
 
 def main() -> None:
-    quiet_libraries()
     lifeline.ensure()  # whatever this command starts (vLLM's processes, accelerate) dies with it
     # `kill` behaves like Ctrl-C: cleanup runs (engines stop their worker processes) and
     # every command that can resume says how.
@@ -98,7 +112,7 @@ def _say(console: Console, text: str) -> None:
     console.print(terminal_text(text), markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
-# -- cycle, review, collect -----------------------------------------------------------------
+# -- cycle, review, check, collect ----------------------------------------------------------
 
 
 @app.command()
@@ -160,6 +174,9 @@ def review(
     base_url: BaseUrlOpt = None,
     config: ConfigOpt = None,
     seed: SeedOpt = None,
+    second_opinion: Annotated[bool, typer.Option(
+        "--second-opinion", help="also ask the reviewer whether the evidence entails each borderline claim (meant for a served reviewer)"
+    )] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Review an existing abstract + introduction: roles, commitments, weaknesses, scores."""
@@ -168,6 +185,8 @@ def review(
     paper = load_paper(paper_file)
     structure = load_structure(structure_file) if structure_file else None
     run = resolve_run_config(config, Overrides(engine=engine, model=model, base_url=base_url, seed=seed), log=err.log)
+    if second_opinion:
+        run.cycle.reviewer.second_opinion = True
     r = review_paper(paper, structure, run, err)
     review = r.outcome.review
     if as_json:
@@ -179,6 +198,54 @@ def review(
         }, indent=2))
     else:
         print_review(out, r.title, r.draft, review, r.outcome.error, r.check)
+
+
+@app.command()
+def check(
+    paper_file: Annotated[Path, typer.Argument(metavar="PAPER.md", help="paper in Markdown (# title, ## Abstract, ## Introduction, ...)")],
+    structure_file: Annotated[
+        Optional[Path], typer.Option("--structure", help="argument structure to check against (default: the paper's own results)")
+    ] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="run config whose cycle.lengths are the length targets")] = None,
+    fail_on: Annotated[
+        Optional[list[FailOn]], typer.Option("--fail-on", help="exit 3 when the check finds this; repeat for several")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The claim ledger, no model: every claim sentence with its verdict, then closure,
+    dropped contributions, role order and length. Exit 3 when --fail-on finds what it names."""
+    paper = load_paper(paper_file)
+    structure = load_structure(structure_file) if structure_file else None
+    ledger = check_paper(paper, structure, load_config(config).cycle.lengths)
+    asked = {f.value for f in fail_on or []}
+    names = [f for f in FAILURES if f in asked]  # each once, in the order they are reported
+    failed = failed_on(ledger.check, names)
+    if as_json:
+        print_json(json.dumps({
+            "paper": str(paper_file),
+            "title": paper.title,
+            "structure": str(structure_file) if structure_file else None,
+            "fail_on": names,
+            "failed_on": list(failed),
+            "structural_check": ledger.check.model_dump(mode="json"),
+            "evidence": [e.model_dump(mode="json") for e in ledger.evidence],
+            "draft": ledger.draft.model_dump(mode="json"),
+        }, indent=2))
+    else:
+        print_ledger(out, paper.title, _checked_against(ledger, structure_file), ledger.check, names, failed)
+    if failed:
+        raise typer.Exit(3)
+
+
+def _checked_against(ledger: Ledger, structure_file: Path | None) -> str:
+    if ledger.from_structure:
+        return f"{structure_file} ({len(ledger.evidence)} evidence, {_plural(len(ledger.claims), 'claim')})"
+    found = _plural(len(ledger.evidence), "result sentence")
+    return f"the paper's own results ({found} outside the abstract and introduction)"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 @app.command()

@@ -22,7 +22,7 @@ from paracycle.agents.writer import Writer
 from paracycle.config import RunConfig
 from paracycle.engines.base import close_engines
 from paracycle.errors import InputError
-from paracycle.eval.structural import check_draft, check_structure_draft
+from paracycle.eval.ledger import check_paper
 from paracycle.graphs.configuration import CycleContext
 from paracycle.graphs.cycle import run_cycle
 from paracycle.ingest.arxiv_fetch import ArxivSettings, FetchedPaper, fetch
@@ -95,15 +95,10 @@ class PaperReview:
 
 def review_paper(paper: Paper, structure: ArgumentStructure | None, run: RunConfig, console: Console) -> PaperReview:
     """The structural check against the structure (or, without one, the paper's own
-    evidence), then the reviewer model's review."""
-    draft = paper.to_draft()
-    lengths = run.cycle.lengths
-    if structure is not None:
-        check = check_structure_draft(structure, draft, lengths)
-        evidence, claims = structure.evidence, structure.claims
-    else:
-        evidence, claims = paper.evidence(), []
-        check = check_draft(draft, evidence=evidence, claims=claims, contributions=[], lengths=lengths)
+    evidence), then the reviewer model's review (and, with `reviewer.second_opinion` on, its
+    verdict on the check's borderline commitments)."""
+    ledger = check_paper(paper, structure, run.cycle.lengths)  # the same ledger `paracycle check` prints
+    draft, evidence, claims, check = ledger.draft, ledger.evidence, ledger.claims, ledger.check
     # Only the reviewer's engine: the one `load_engines` would hand the reviewer, without
     # also loading a writer that a review never calls.
     spec = run.reviewer or run.writer
@@ -113,9 +108,13 @@ def review_paper(paper: Paper, structure: ArgumentStructure | None, run: RunConf
     try:
         with StageProgress(console) as progress:
             progress.stage("reviewing")
-            outcome = Reviewer(reviewer, run.cycle.reviewer).review(
-                paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens
-            )
+            agent = Reviewer(reviewer, run.cycle.reviewer)
+            outcome = agent.review(paper.title, draft, evidence, claims, check, on_tokens=progress.on_tokens)
+            if run.cycle.reviewer.second_opinion:
+                # Shown beside the check's verdicts (status and closure rate stay its own);
+                # `review` keeps no generations, so only the check is kept.
+                progress.stage("second opinion")
+                check = agent.second_opinion(check, evidence, claims, on_tokens=progress.on_tokens).check
     finally:
         reviewer.close()
     return PaperReview(paper.title, draft, check, outcome)

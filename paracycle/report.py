@@ -9,12 +9,22 @@ sequence in a paper must not retitle, recolour or rewrite the user's terminal).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from paracycle.schemas import Draft, Review, Step, StructuralCheck, Trajectory
+from paracycle.schemas import (
+    CommitmentCheck,
+    Draft,
+    Review,
+    SecondOpinion,
+    SpecificCheck,
+    Step,
+    StructuralCheck,
+    Trajectory,
+)
 
 # C0 controls but newline and tab (ESC starts every terminal escape sequence), DEL, C1
 # controls (a terminal may read 0x9b as ESC [), and the bidirectional overrides, which
@@ -115,14 +125,24 @@ def _print_draft(console: Console, draft: Draft) -> None:
 def _print_check(console: Console, c: StructuralCheck | None) -> None:
     if c is None:
         return
-    closure = "n/a (the draft makes no claims)" if c.closure_rate is None else f"{c.closure_rate:.2f}"
-    made = len(c.commitments)
-    fulfilled = sum(1 for x in c.commitments if x.status == "fulfilled")
-    console.print(f"[bold]structural check[/]: closure {closure} ({fulfilled}/{made} claims fulfilled)")
+    _print_closure(console, c)
     for u in c.unsupported_claims:
         console.print(Text.assemble(
             "  ", ("unsupported", "red"), " ", plain(f"[{u.paragraph_id}] {u.sentence}"), "  ", plain(f"({u.reason})", "dim")
         ))
+    _print_draft_findings(console, c)
+
+
+def _print_closure(console: Console, c: StructuralCheck) -> None:
+    closure = "n/a (the draft makes no claims)" if c.closure_rate is None else f"{c.closure_rate:.2f}"
+    made = len(c.commitments)
+    fulfilled = sum(1 for x in c.commitments if x.status == "fulfilled")
+    console.print(f"[bold]structural check[/]: closure {closure} ({fulfilled}/{made} claims fulfilled)")
+
+
+def _print_draft_findings(console: Console, c: StructuralCheck) -> None:
+    """What the check found beyond single claims: dropped contributions, role order, the
+    structure's open commitments and length."""
     for d in c.dropped_contributions:
         console.print(Text.assemble("  ", ("dropped contribution", "yellow"), " ", plain(d)))
     for v in c.role_order_violations:
@@ -139,6 +159,97 @@ def _print_check(console: Console, c: StructuralCheck | None) -> None:
         f"introduction {L.introduction_words}/{L.target_introduction_words} words"
         + ("" if L.within_target else " [yellow](outside target)[/]")
     )
+
+
+# -- the claim ledger (`paracycle check`) ---------------------------------------------------
+
+# The schema's statuses as a reader of the ledger says them.
+VERDICTS = {"fulfilled": ("supported", "green"), "partial": ("partial", "yellow"), "unfulfilled": ("unsupported", "red")}
+# Enough of a sentence to find it in the paper; the JSON has it whole.
+SENTENCE_CHARS = 120
+# What one of each `--fail-on` failure is called in the last line.
+FAILURE_NOUNS = {
+    "unsupported": "unsupported claim", "partial": "partial claim",
+    "dropped": "dropped contribution", "order": "role-order violation",
+}
+
+
+def print_ledger(
+    console: Console, title: str, against: str, check: StructuralCheck,
+    fail_on: Sequence[str] = (), failed: Mapping[str, int] | None = None,
+) -> None:
+    """Every claim sentence with its verdict, then closure, dropped contributions, role order
+    and length; with `fail_on`, a last line naming the failures found (`failed`: name ->
+    count) or saying there were none."""
+    console.rule(plain(title, "bold"))
+    console.print(plain(f"checked against {against}", "dim"))
+    if check.commitments:
+        console.print(_ledger_table(check.commitments))
+    _print_closure(console, check)
+    _print_draft_findings(console, check)
+    if fail_on:
+        _print_verdict(console, fail_on, failed or {})
+
+
+def _ledger_table(commitments: Sequence[CommitmentCheck]) -> Table:
+    # The sentence and the reason wrap; the short columns never do.
+    table = Table(title="claim ledger", expand=True)
+    table.add_column("paragraph", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("claim sentence", ratio=3)
+    table.add_column("backed by", max_width=24, overflow="fold")  # whole ids, one a line if need be
+    table.add_column("why", ratio=2)
+    for c in commitments:
+        label, colour = VERDICTS[c.status]
+        verdict = Text(label, style=colour)
+        if c.confidence < 1.0:  # a borderline match: the one a second opinion would be asked about
+            verdict.append(f" ({c.confidence:.2f})", style="dim")
+        backing = ", ".join(c.evidence_ids)
+        if c.matched_claim:
+            backing = f"{c.matched_claim}: {backing}" if backing else c.matched_claim
+        table.add_row(plain(c.paragraph_id), verdict, _sentence_cell(c), plain(backing or "-"), plain(c.reason, "dim"))
+    return table
+
+
+def _sentence_cell(c: CommitmentCheck) -> Text:
+    """The sentence, shortened, with each specific nothing backs and any second opinion
+    under it."""
+    sentence = c.sentence if len(c.sentence) <= SENTENCE_CHARS else c.sentence[: SENTENCE_CHARS - 1].rstrip() + "…"
+    lines = [plain(sentence)]
+    for s in c.specifics:
+        if not s.backed:
+            lines.append(Text.assemble(("✗ ", "red"), plain(_specific(s))))
+    if c.second_opinion is not None:
+        lines.append(plain(_second_opinion(c.second_opinion), "dim"))
+    return Text("\n").join(lines)
+
+
+def _specific(s: SpecificCheck) -> str:
+    """E.g. "number 57% — no evidence or other field states 57% (E2 says 37%)"."""
+    return f"{s.kind} {s.text}" + (f" — {s.reason}" if s.reason else "")
+
+
+def _second_opinion(o: SecondOpinion) -> str:
+    who = f"second opinion ({o.model})" if o.model else "second opinion"
+    said = o.verdict or f"no answer ({o.error})"
+    return f"{who}: {said}" + (f" — {o.reason}" if o.reason else "")
+
+
+def _print_verdict(console: Console, fail_on: Sequence[str], failed: Mapping[str, int]) -> None:
+    """The last line, the one a CI log shows: what made the command exit 3, or that nothing did."""
+    asked = f"(--fail-on {' '.join(fail_on)})"
+    if not failed:
+        console.print(Text.assemble(("pass", "bold green"), f": nothing to fail on {asked}"))
+        return
+    found = ", ".join(_counted(name, n) for name, n in failed.items())
+    console.print(Text.assemble(("fail", "bold red"), f": {found} {asked}"))
+
+
+def _counted(failure: str, n: int) -> str:
+    if failure == "length":
+        return "length outside target"
+    noun = FAILURE_NOUNS.get(failure, failure)
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _print_review_body(console: Console, r: Review) -> None:

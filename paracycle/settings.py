@@ -39,6 +39,27 @@ class ReviewerSettings(Strict):
     # its commitments in what the checker found instead of guessing.
     show_checker_notes: bool = True
 
+    # A second opinion on borderline commitments: the reviewer model is asked, one sentence at
+    # a time, whether the evidence the sentence names entails it (yes / partial / no). Its
+    # verdict is recorded beside the deterministic one (`CommitmentCheck.second_opinion`) and
+    # never replaces it: status and closure rate stay the structural check's. Meant for a
+    # served, strong reviewer; off by default because the 135M embedded model on CPU answers
+    # this no better than noise, at the cost of a generation per question.
+    second_opinion: bool = False
+    # Borderline: every "partial" commitment, and any commitment (fulfilled or unfulfilled)
+    # whose match confidence is below this. A commitment with no evidence to show the model
+    # (it names none, and the claim it matched names none) is never asked: nothing can entail it.
+    second_opinion_below: float = Field(default=0.75, ge=0.0, le=1.0)
+    # At most this many questions per draft, the least confident first: a draft full of weak
+    # matches must not turn one review into dozens of generations.
+    second_opinion_max: int = Field(default=8, ge=0)
+    # A verdict and one short reason (`Entailment.reason` is at most 300 characters): far
+    # fewer tokens than a review. Low temperature: a judgement, not a sample; still above 0
+    # so that a retry (with the next seed) can give a different answer.
+    second_opinion_sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.2, top_p=0.9, max_new_tokens=160, repetition_penalty=1.0)
+    )
+
 
 class LengthTargets(Strict):
     """How long a draft should be: within target when both parts are inside target ± tolerance."""
@@ -77,10 +98,11 @@ class CycleConfiguration(Strict):
         return data
 
     def with_seed(self, seed: int | None) -> CycleConfiguration:
-        """A copy whose every sampling step (drafts, revisions, reviews) uses `seed`."""
+        """A copy whose every sampling step (drafts, revisions, reviews, second opinions) uses `seed`."""
         cfg = self.model_copy(deep=True)
         if seed is not None:
-            for sampling in (cfg.writer.paragraph, cfg.writer.abstract, cfg.reviewer.sampling):
+            writer, reviewer = cfg.writer, cfg.reviewer
+            for sampling in (writer.paragraph, writer.abstract, reviewer.sampling, reviewer.second_opinion_sampling):
                 sampling.seed = seed
         return cfg
 
