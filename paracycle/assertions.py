@@ -110,8 +110,7 @@ def _followed_by_number(toks: list[Token], index: int) -> bool:
 
 
 _COUNT_WORDS = frozenset(
-    "one two three four five six seven eight nine ten eleven twelve dozen hundred both half halves third thirds "
-    "quarter quarters fifth fifths tenth tenths".split()
+    "one two three four five six seven eight nine ten eleven twelve dozen hundred both half halves".split()
 )
 
 # --------------------------------------------------------------------------------------
@@ -188,7 +187,7 @@ def guarantee_cues(sentence: str, toks: list[Token] | None = None) -> list[Cue]:
 # --------------------------------------------------------------------------------------
 
 _CAUSAL = re.compile(
-    r"\b(because|due\s+to|caused\s+by|causes?|causing|leads?\s+to|led\s+to|results?\s+in|resulted\s+in|"
+    r"\b(because|due\s+to|caused\s+by|causes?|causing|leads?\s+to|led\s+to|results\s+in|resulted\s+in|resulting\s+in|(?:to|will|can|may|could|would)\s+result\s+in|"
     r"drives?|driven\s+by|determines?|determined\s+by|responsible\s+for|explains?|explained\s+by|"
     r"accounts?\s+for(?!\s+(?:\d|about|roughly|nearly|over|more|less|almost))|owing\s+to|thanks\s+to|attributable\s+to|stems?\s+from|underlies)\b",
     re.IGNORECASE,
@@ -227,7 +226,7 @@ def causal_cues(sentence: str, toks: list[Token] | None = None) -> list[Cue]:
 # word of advantage; "as well as" and "than" after a plain adjective are too often something
 # else, so "than" counts only after a comparative of performance.
 _COMPARED = re.compile(
-    r"(?<![\w-])(?:outperform\w*|beats|beating|beat(?=\s+(?:the|all|both|every|(?-i:[A-Z])))|surpass\w*|match(?:es|ed|ing)?|rivals?|"
+    r"(?<![\w-])(?:outperform\w*|beats|beating|beat(?=\s+(?:the|all|both|every|(?-i:[A-Z])))|surpass\w*|match(?:es|ed)|rivals?|"
     r"(?:better|worse|faster|slower|fewer|more|less|lower|higher|cheaper|stronger|larger|smaller|earlier|"
     r"later|longer|shorter|greater|more\s+accurate\w*|more\s+reliabl\w*)(?:\s+[a-z][\w-]*){0,3}?\s+than|"
     r"(?:advantage|improvement|gains?|speed-?up)\s+over|on\s+par\s+with)(?![\w-])",
@@ -260,7 +259,8 @@ def baseline_cues(sentence: str, toks: list[Token] | None = None) -> list[Cue]:
 # Words without which a short phrase holds no quantity (a cheap test before reading it).
 _NUMERIC_HINT = re.compile(
     r"\b(?:twice|times|fold|halv\w*|double\w*|tripl\w*|order|several|many|fraction|dozen|hundred|percent|"
-    r"eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|a|an)\b",
+    r"eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    r"thirds?|quarters?|fifths?|tenths?)\b",
     re.IGNORECASE,
 )
 
@@ -279,7 +279,7 @@ def _listed_items(sentence: str, toks: list[Token], index: int) -> list[tuple[st
         body = [t for t in item if t.word not in _OBJECT_SKIP]
         if not body:
             continue
-        span = sentence[body[0].start : body[-1].start + len(body[-1].word)]
+        span = sentence[item[0].start : item[-1].start + len(item[-1].word)]  # "an order of magnitude", whole
         numeric = any(t.word[0].isdigit() or t.word in _COUNT_WORDS for t in body)
         if numeric or (_NUMERIC_HINT.search(span) and (Q.quantities(span) or Q.multipliers(span))):
             break  # "more than 1.5 km/s", "more than twice as dense": a number, which the number rules check

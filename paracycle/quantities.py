@@ -67,6 +67,7 @@ class Quantity:
 HEDGE_SLACK = 0.10
 MULTIPLIER_SLACK = 0.15
 JUST_SLACK = 0.15  # "just over a quarter" covers 25-29%
+SPELLED_FRACTION_SLACK = 0.15
 # "Order of magnitude": what a careful reader accepts for "an order of magnitude" (10x).
 ORDER_OF_MAGNITUDE = (6.0, 16.0)
 # "Several times": more than two and a half, less than an order of magnitude.
@@ -109,6 +110,11 @@ _UNITS: dict[str, tuple[str, float]] = {
     "bytes": ("data", 1), "kb": ("data", 1e3), "mb": ("data", 1e6), "gb": ("data", 1e9),
     "tb": ("data", 1e12), "kib": ("data", 1024), "mib": ("data", 1024**2), "gib": ("data", 1024**3),
     "tib": ("data", 1024**4),
+}
+_PER_UNIT = re.compile(r"/([A-Za-z]+)")
+_RATES = {
+    "m/s": ("speed", 1.0), "km/s": ("speed", 1000.0), "km/h": ("speed", 1 / 3.6), "m/min": ("speed", 1 / 60),
+    "mm/s": ("speed", 1e-3),
 }
 # Every unit as a lower-case word: a number's condition ("11.9 mmHg under usual care")
 # starts after them.
@@ -199,6 +205,12 @@ def _digit_quantity(txt: str, match: re.Match[str]) -> Quantity | None:
     offset = 273.15 if unit == "°c" else 0.0  # temperatures compare in kelvin
     if unit == "times" and not _RATIO_AFTER.match(txt, match.end()):
         dim = PLAIN  # "rerunning each test 5 times": a count, not a ratio
+    per = _PER_UNIT.match(txt, match.end()) if unit else None
+    if per:
+        # "144 km/h", "0.31 g/g": a rate, not a length or a mass; speeds convert, other rates
+        # compare by value.
+        rate = f"{unit}/{per.group(1).lower()}"
+        dim, factor = _RATES.get(rate, (PLAIN, 1.0))  # "0.31 g/g" is "0.31 g of water per g": by value
     if match.group("currency"):
         dim, factor = "money", 1.0
     start = match.start("currency") if match.group("currency") else match.start("sign") if match.group("sign") else match.start("value")
@@ -273,6 +285,11 @@ _SPELLED = re.compile(
 )
 
 
+# After a fraction word, a noun makes it an ordinal ("a third arm"); these words do not.
+_ORDINAL_NOUN = re.compile(
+    r"\s+(?!(?:of|more|less|fewer|lower|higher|below|above|as|than|and|or|to|in|by|on|at|for|with|from|"
+    r"that|the|this|its|their|a|an|less|faster|slower|longer|shorter|cheaper|smaller|larger)\b)[a-z]+\b"
+)
 _RATE_BEFORE = re.compile(r"(?:\d|\b(?:once|twice|times|per))\s*$", re.IGNORECASE)
 
 
@@ -291,14 +308,16 @@ def _spelled_quantity(txt: str, m: re.Match[str]) -> Quantity | None:
     bound = _bound_before(txt, m.start())
     if m.group("num"):
         num, den = _cardinal(m.group("num")), _cardinal(m.group("den"))
-        if not num or not den or num > den:
-            return None
+        if not num or not den or num >= den:
+            return None  # "one carrier in one city" is no share
         return _spelled(100 * num / den, PERCENT, 100 / den / 2, bound, m)
     if m.group("uwhole"):
         whole = _cardinal(m.group("uwhole")) if m.group("uwhole").lower() not in {"a", "an"} else 1.0
         dim, factor = _UNITS.get(m.group("uunit").lower(), (PLAIN, 1.0))
         return None if whole is None else _spelled((whole + 0.5) * factor, dim, 0.25 * factor, bound, m)
     if m.group("frac"):
+        if not (m.group("funit") or m.group("fother")) and _ORDINAL_NOUN.match(txt, m.end()):
+            return None  # "a third arm", "a fifth trial": an ordinal, not a share
         num = _cardinal(m.group("fnum")) or 1.0
         den = _FRACTION_WORDS[m.group("frac").lower()]
         share = num / den
@@ -309,7 +328,8 @@ def _spelled_quantity(txt: str, m: re.Match[str]) -> Quantity | None:
         if m.group("funit"):
             dim, factor = _UNITS.get(m.group("funit").lower(), (PERCENT, 1.0))
             return _spelled(share * factor, dim, share * factor / 10, bound, m)
-        return _spelled(100 * share, PERCENT, 100 / den / 10, bound, m)
+        # "a tenth" is said of 8.5-11.5%, "a third" of 28-38%: a writer's fraction is a rough one.
+        return _spelled(100 * share, PERCENT, 100 * share * SPELLED_FRACTION_SLACK, bound, m)
     if m.group("hunit"):
         dim, factor = _UNITS.get(m.group("hunit").lower(), (PLAIN, 1.0))
         return _spelled(0.5 * factor, dim, 0.1 * factor, bound, m)
