@@ -182,7 +182,8 @@ def check_sentence(sentence: str, paragraph_id: str, backing: Backing) -> Commit
     ]
     specifics += _open_claim(s, backing)
 
-    if not specifics and not s.claimish:
+    # A name the structure has ("we introduce PruneKV") commits the paper to nothing.
+    if not s.claimish and all(sp.backed and sp.kind == "name" for sp in specifics):
         return None
     return _verdict(sentence, paragraph_id, s, specifics, used, backing, judged)
 
@@ -409,11 +410,7 @@ def _attribution(
                  and ((said and Q.slot(rival.text, k) == said) or dominant)), None,
             )
             if other is not None:
-                problems.append(SpecificCheck(
-                    kind="number", text=q.text, backed=False, source=rival.source, matched=other.text,
-                    reason=f"{q.text} is {check.source}'s; {rival.source}, which the rest of the sentence "
-                    f"comes from, says {other.text}",
-                ))
+                problems.append(_misattributed(q, check, rival, other, "which the rest of the sentence comes from"))
                 break
     # A condition stated before the number ("Players with a previous hamstring injury had 2.4
     # times the hazard") that another finding, with a different value of the same kind, fits
@@ -430,11 +427,7 @@ def _attribution(
                 continue
             other = next((k for k in rival.quantities if not k.derived and _same_kind(q, k) and not Q.backs(q, k)), None)
             if other is not None:
-                problems.append(SpecificCheck(
-                    kind="number", text=q.text, backed=False, source=rival.source, matched=other.text,
-                    reason=f"{q.text} is {check.source}'s; for {' '.join(sorted(said & rival.words))} "
-                    f"{rival.source} says {other.text}",
-                ))
+                problems.append(_misattributed(q, check, rival, other, f"about {' '.join(sorted(said & rival.words))}"))
                 break
     # The condition a sentence gives a number is the one its fact gives it: "19.8% in retail"
     # where the finding has 19.8% in services and 2.1% in retail.
@@ -482,6 +475,15 @@ def _conditions_in(
 
 
 _PREP_PHRASE = re.compile(r"\b(?:with|without|among|in|for|under|after|during)\s+((?:[\w-]+\s+){1,5})", re.IGNORECASE)
+
+
+def _misattributed(q: Q.Quantity, check: SpecificCheck, rival: Fact, other: Q.Quantity, why: str) -> SpecificCheck:
+    """`q` is backed by `check.source`, but the finding the sentence is about (`rival`, `why`)
+    has its own value for it."""
+    return SpecificCheck(
+        kind="number", text=q.text, backed=False, source=rival.source, matched=other.text,
+        reason=f"{q.text} is {check.source}'s; {rival.source}, {why}, says {other.text}",
+    )
 
 
 def _same_kind(a: Q.Quantity, b: Q.Quantity) -> bool:

@@ -1,6 +1,6 @@
 """The lexical layer shared by the agents, the evaluation and the paper reader.
 
-Sentences, content words, numbers, names, guarantee words and claim sentences, found with
+Sentences, content words, numbers, names and claim sentences, found with
 regular expressions: the analyst and the writer (`paracycle.agents`), the structural check
 (`paracycle.eval.structural`) and the Markdown paper reader (`paracycle.paper`) all read
 prose through it, so they agree on what a sentence or a claim is. The Markdown line escapes
@@ -9,7 +9,7 @@ nothing of paracycle's, so anything may import it (the schemas included).
 
 The structural check needs to know, without a model, which sentences of an abstract or
 introduction commit the paper to something checkable, and which *specifics* each one names:
-numbers, dataset/benchmark-like names and guarantee words. Those specifics are what an
+numbers and dataset/benchmark-like names. Those specifics are what an
 overclaiming draft gets wrong, so they are checked one by one against the evidence; the
 rest of the sentence is compared by content-word overlap.
 
@@ -252,27 +252,6 @@ def _in_citation(citations: list[tuple[int, int]], start: int) -> bool:
     return i >= 0 and citations[i][1] >= start
 
 
-def split_number(normalised: str) -> tuple[str, str]:
-    """("40", "%") from "40%"; ("0.91", "") from "0.91"."""
-    if normalised.endswith(("%", "x")):
-        return normalised[:-1], normalised[-1]
-    return normalised, ""
-
-
-def number_is_backed(number: str, known: set[str] | frozenset[str]) -> bool:
-    """Numbers compare by value; a unit the sentence states must be stated by the backing.
-
-    "40%" is backed by "40%" but neither by "40x" nor by a bare "40" ("2 of 30 colonies"
-    does not back "2%"). A bare number in the sentence is backed by the same value with
-    or without a unit: it claims less than the backing says.
-    """
-    value, unit = split_number(number)
-    # Set lookups, not a scan of `known`: a sentence may hold thousands of numbers.
-    if unit:
-        return number in known
-    return any(candidate in known for candidate in (value, value + "%", value + "x"))
-
-
 # --------------------------------------------------------------------------------------
 # Names
 # --------------------------------------------------------------------------------------
@@ -360,53 +339,6 @@ def _occurs_as_word(key: str, text: str) -> bool:
 @lru_cache(maxsize=4)  # one backing text is asked about every name of every sentence
 def _alnum_runs(text: str) -> frozenset[str]:
     return frozenset(_ALNUM_RUN.findall(text))
-
-
-# --------------------------------------------------------------------------------------
-# Guarantees
-# --------------------------------------------------------------------------------------
-
-_GUARANTEE = re.compile(
-    r"\b(prov(?:e|es|ed|en|ing|ably|able)|proofs?|guarantee[sd]?|optimal(?:ly|ity)?|always|"
-    r"bound(?:s|ed)?|theorems?)\b",
-    re.IGNORECASE,
-)
-# "offers no guarantee", "is not always", "without a bound": a gap statement about prior
-# work, not a guarantee this paper makes.
-_NEGATION_BEFORE = re.compile(
-    r"\b(no|not|without|lacks?|lacking|never|cannot|neither|nor)\b(?:\W+\w+){0,2}\W*$",
-    re.IGNORECASE,
-)
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _is_negated(sentence: str, start: int, word_starts: list[int]) -> bool:
-    """_NEGATION_BEFORE on the text before `start`, searched from the third-last word only:
-    the negation must be one of the last three words, and searching the whole prefix for
-    every guarantee word would be quadratic."""
-    before = bisect_left(word_starts, start)  # how many words start before the match
-    window = word_starts[before - 3] if before >= 3 else 0
-    return bool(_NEGATION_BEFORE.search(sentence, window, start))
-
-
-def guarantee_terms(sentence: str) -> list[str]:
-    """Words that promise a formal guarantee ("provably", "optimal", "always", "bound").
-
-    Negated uses ("no guarantee", "not always") are not promises and are left out.
-    """
-    terms: list[str] = []
-    word_starts: list[int] | None = None
-    for match in _GUARANTEE.finditer(sentence):
-        if word_starts is None:
-            word_starts = [m.start() for m in _WORD.finditer(sentence)]
-        if _is_negated(sentence, match.start(), word_starts):
-            continue
-        term = match.group(1).lower()
-        if term not in terms:
-            terms.append(term)
-    return terms
 
 
 # --------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def check(structure: ArgumentStructure, sentence: str):
     result = check_structure_draft(
         structure, Draft(abstract=sentence, introduction=[Paragraph(id="intro_p1", role="scene_setting", text="x.")])
     )
-    return next(c for c in result.commitments if c.paragraph_id == "abstract")
+    return next((c for c in result.commitments if c.paragraph_id == "abstract"), None)  # None: no commitment
 
 
 def failed(commitment) -> list[str]:

@@ -182,13 +182,12 @@ def test_named_entities_find_dataset_like_names():
     ]
 
 
-def test_guarantee_terms_skip_negated_uses():
-    assert text.guarantee_terms("Our router is provably optimal and always converges.") == [
-        "provably",
-        "optimal",
-        "always",
-    ]
-    assert text.guarantee_terms("Existing routers offer no guarantee and are not always stable.") == []
+def test_guarantee_cues_skip_negated_uses():
+    from paracycle import assertions
+
+    found = assertions.guarantee_cues("Our router is provably optimal and always converges.")
+    assert [c.text for c in found] == ["provably", "optimal", "always"]
+    assert assertions.guarantee_cues("Existing routers offer no guarantee and are not always stable.") == []
 
 
 def test_content_words_drop_stopwords_and_stem():

@@ -49,7 +49,7 @@ CRAFTED = {
     # "Table 12" over and over: 3 s
     "references": (claims.numbers, "Table 12 " * 2_500),
     # every guarantee word searched the prefix for a negation: 24 s
-    "guarantees": (claims.guarantee_terms, "no " + "always " * 15_000),
+    "guarantees": (assertions.guarantee_cues, "no " + "always " * 15_000),
     # "reduc...[^.;]*?by" rescanned the clause from every verb: 34 s
     "change verbs": (claims.is_claim_sentence, "cut " * 25_000),
     # the text before every candidate period was copied and lower-cased: 15 s
