@@ -58,9 +58,6 @@ class Quantity:
     def as_written(self) -> float:
         return self.value if self.written is None else self.written
 
-    def display(self) -> str:
-        return self.text
-
 
 # Relative slack of a hedge ("about 40%" covers 36-44%) and of a multiplier word ("doubles"
 # covers 1.7x-2.3x; "nearly halves" 0.53x). Rounding alone is exact to half the last digit.

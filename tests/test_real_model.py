@@ -32,9 +32,13 @@ def _stored_steps(db_path, thread):
 
 
 def test_full_cycle_killed_mid_way_resumes_where_it_stopped(tmp_path, embedded_checkpoint):
-    """`make demo`'s cycle, killed with SIGKILL during its first review, then resumed to the end."""
+    """`make demo`'s cycle, killed with SIGKILL during its first review, then resumed to the end.
+
+    No revision (`--max-revisions 0`): the stricter claim check of issue 13 sends the embedded
+    model's first draft to a revision more often, which doubled this test (125 s -> 314 s) and
+    adds nothing to what it checks; revising is tested in test_graph.py."""
     out, runs = tmp_path / "out", tmp_path / "runs"
-    args = ["cycle", str(EXAMPLES / "sparse-retrieval.yaml"), "--max-revisions", "1", "--seed", "0",
+    args = ["cycle", str(EXAMPLES / "sparse-retrieval.yaml"), "--max-revisions", "0", "--seed", "0",
             "--runs-dir", str(runs), "--out", str(out), "--thread-id", "full", "--engine", "transformers"]
     proc = subprocess.Popen([*PARACYCLE, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store_db = runs / "trajectories.sqlite"
@@ -56,7 +60,7 @@ def test_full_cycle_killed_mid_way_resumes_where_it_stopped(tmp_path, embedded_c
     assert t.status == "completed"
     assert json.loads(before[0][1])["draft"] == t.steps[0].draft.model_dump(mode="json")  # not redrafted
     kinds = [(s.kind, s.revision) for s in t.steps]
-    assert kinds in ([("draft", 0), ("review", 0)], [("draft", 0), ("review", 0), ("draft", 1), ("review", 1)])
+    assert kinds == [("draft", 0), ("review", 0)]
     assert [i for i, _ in _stored_steps(store_db, "full")] == list(range(len(kinds)))
     generations = [g for s in t.steps for g in s.generations]
     assert {g.model_id for g in generations} == {MODEL_ID}
