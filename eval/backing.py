@@ -107,6 +107,7 @@ class Backing:
     open_claims: tuple[tuple[Claim, frozenset[str], frozenset[str]], ...]  # claim, words, distinctive words
     backed_claims: tuple[tuple[Claim, frozenset[str]], ...]
     names_key: str  # every fact, through text.name_key: a name any field states is known
+    results_names_key: str  # the results' only: a sentence naming one of these is about the work
     index: QuantityIndex  # every fact's numbers, by value
     topic_words: frozenset[str]  # words in at least TOPIC_SHARE of the findings
     claim_subjects: frozenset[str]  # the first words of the claims: what the work is called
@@ -142,10 +143,7 @@ class Backing:
             role = SETUP if label.startswith(("limitation", "title")) else BACKGROUND
             facts.append(make_fact(label, role, label.split()[0], statement))
         shown = frozenset().union(*(f.words for f in facts if f.role in (RESULT, SETUP)))
-        opened = tuple(
-            (c, frozenset(text.content_words(c.text)), frozenset(text.content_words(c.text)) - shown)
-            for c in open_claims
-        )
+        opened = tuple((c, words, words - shown) for c in open_claims for words in [frozenset(text.content_words(c.text))])
         return cls(
             facts=tuple(facts),
             evidence=by_id,
@@ -153,6 +151,7 @@ class Backing:
             open_claims=opened,
             backed_claims=tuple(backed_claims),
             names_key=" | ".join(f.names_key for f in facts),
+            results_names_key=" | ".join(f.names_key for f in facts if f.role == RESULT),
             index=QuantityIndex(facts),
             topic_words=_topic_words([f for f in facts if f.is_evidence]),
             claim_subjects=frozenset(

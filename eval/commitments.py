@@ -253,8 +253,7 @@ def _about_the_work(s: _Sentence, backing: Backing) -> bool:
         return True
     if s.claimish:
         return True
-    evidence_key = " ".join(f.names_key for f in backing.facts if f.role == RESULT)
-    return any(text.name_is_backed(n, evidence_key) for n in _names(s.text))
+    return any(text.name_is_backed(n, backing.results_names_key) for n in _names(s.text))
 
 
 # --------------------------------------------------------------------------------------
