@@ -30,7 +30,7 @@ def collected(tmp_path_factory):
     config.cycle.max_revisions = 1
     store = TrajectoryStore(runs / "trajectories.sqlite")
     engine = VariedEngine()
-    result = Collector(config, engine, engine, store, runs / "checkpoints.sqlite", concurrency=2).run(
+    result = Collector(config, engine, engine, store, runs / "checkpoints.sqlite", concurrency=1).run(
         plan_jobs(structures, 3)
     )
     assert result.finished == 9 and not result.failed
