@@ -40,16 +40,15 @@ class Writer:
     def draft(
         self, structure: ArgumentStructure, on_tokens: TokenCallback | None = None
     ) -> tuple[Draft, list[Generation]]:
-        roles = planned_roles(structure)
-        jobs = [("abstract", "abstract", self._abstract_request(structure))]
-        for i, role in enumerate(roles, start=1):
-            jobs.append((f"intro_p{i}", role, self._paragraph_request(structure, role)))
+        jobs = self._draft_jobs(structure)
         texts, generations = self._run(jobs, "draft", on_tokens)
-        draft = Draft(
-            abstract=texts["abstract"],
-            introduction=[Paragraph(id=pid, role=role, text=texts[pid]) for pid, role, _ in jobs[1:]],
-        )
-        return draft, generations
+        return _assemble(jobs, texts), generations
+
+    def _draft_jobs(self, structure: ArgumentStructure) -> list[tuple[str, str, ChatRequest]]:
+        jobs = [("abstract", "abstract", self._abstract_request(structure))]
+        for i, role in enumerate(planned_roles(structure), start=1):
+            jobs.append((f"intro_p{i}", role, self._paragraph_request(structure, role)))
+        return jobs
 
     def revise(
         self,
@@ -101,12 +100,37 @@ class Writer:
 
     def _run(self, jobs, stage: str, on_tokens) -> tuple[dict[str, str], list[Generation]]:
         results = self.engine.generate([req for _, _, req in jobs], on_tokens=on_tokens)
+        return self._texts(jobs, results, stage)
+
+    def _texts(self, jobs, results, stage: str) -> tuple[dict[str, str], list[Generation]]:
         texts, generations = {}, []
         for (pid, _role, req), result in zip(jobs, results):
             limit = self.settings.max_abstract_sentences if pid == "abstract" else self.settings.max_paragraph_sentences
             texts[pid] = clean_prose(result.text, limit) or req.prefill.strip()
             generations.append(record(self.engine, "writer", f"{stage}:{pid}", req, result))
         return texts, generations
+
+
+def draft_together(engine: Engine, items: list[tuple[ArgumentStructure, WriterSettings]]) -> list[Draft]:
+    """First drafts of several structures in one engine call, in a fixed order: the batches an
+    in-process engine forms (and the seed each is sampled with) depend only on `items`, so two
+    writers given the same items and seeds draw paired samples (see `paracycle.eval.compare`)."""
+    writers = [Writer(engine, settings) for _, settings in items]
+    jobs = [w._draft_jobs(structure) for w, (structure, _) in zip(writers, items)]
+    results = engine.generate([req for unit in jobs for _, _, req in unit])
+    drafts, start = [], 0
+    for writer, unit in zip(writers, jobs):
+        texts, _ = writer._texts(unit, results[start : start + len(unit)], "draft")
+        drafts.append(_assemble(unit, texts))
+        start += len(unit)
+    return drafts
+
+
+def _assemble(jobs, texts: dict[str, str]) -> Draft:
+    return Draft(
+        abstract=texts["abstract"],
+        introduction=[Paragraph(id=pid, role=role, text=texts[pid]) for pid, role, _ in jobs[1:]],
+    )
 
 
 # -- the plan and its facts ----------------------------------------------------------------

@@ -7,7 +7,9 @@
 `review` runs the model's review and the deterministic structural check side by side (and,
 with `reviewer.second_opinion` on, the model's verdict on the check's borderline commitments).
 `decide` passes the draft when the reviewer's overall score and the structural closure rate
-both reach their thresholds, and otherwise revises until `max_revisions`.
+both reach their thresholds, and otherwise revises until `max_revisions`. With
+`cycle.review: structural` no model reviews: the check alone scores the draft and says what
+to revise.
 
 Every node first copies the steps already committed to the checkpoint into the trajectory
 store (idempotent, keyed by step index). A step therefore reaches the store only after the
@@ -34,6 +36,7 @@ from paracycle.eval.structural import check_structure_draft
 from paracycle.graphs.configuration import CycleContext
 from paracycle.graphs.state import CycleState
 from paracycle.schemas import ArgumentStructure, Draft, Step
+from paracycle.settings import CycleConfiguration
 
 # -- nodes --------------------------------------------------------------------------------
 
@@ -52,6 +55,9 @@ def review(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal
     structure = _sync(ctx, state)
     last = Step.model_validate(state["steps"][-1])
     check = check_structure_draft(structure, last.draft, ctx.config.lengths)
+    if ctx.config.review == "structural":  # the ledger alone: no model call
+        step = Step(index=len(state["steps"]), kind="review", revision=last.revision, structural_check=check)
+        return Command(update={"steps": [step.model_dump(mode="json")]}, goto="decide")
     ctx.stage(f"reviewing revision {last.revision}")
     outcome = ctx.reviewer.review(
         structure.title, last.draft, structure.evidence, structure.claims, check, on_tokens=ctx.on_tokens
@@ -77,7 +83,7 @@ def decide(state: CycleState, runtime: Runtime[CycleContext]) -> Command[Literal
     ctx = runtime.context
     _sync(ctx, state)
     last = Step.model_validate(state["steps"][-1])
-    if passes(last, ctx.config.min_overall, ctx.config.min_closure):
+    if passes(last, ctx.config):
         return Command(update={"stop_reason": "passed"}, goto="finish")
     if last.revision >= ctx.config.max_revisions:
         return Command(update={"stop_reason": "max_revisions"}, goto="finish")
@@ -110,12 +116,17 @@ def finish(state: CycleState, runtime: Runtime[CycleContext]) -> Command:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def passes(review_step: Step, min_overall: int, min_closure: float) -> bool:
-    """Both the model and the deterministic check must agree the draft is good enough."""
+def passes(review_step: Step, config: CycleConfiguration) -> bool:
+    """Both the model and the deterministic check must agree the draft is good enough (with
+    `review: structural`, the check alone, and then it must find no unsupported claim)."""
     check = review_step.structural_check
-    if review_step.review is None or check is None or check.closure_rate is None:
-        return False  # no valid review, or a draft that commits to nothing, never passes
-    return review_step.review.scores.overall >= min_overall and check.closure_rate >= min_closure
+    if check is None or check.closure_rate is None:
+        return False  # a draft that commits to nothing never passes
+    if config.review == "structural":
+        return check.closure_rate >= config.min_closure and not check.unsupported_claims
+    if review_step.review is None:
+        return False  # no valid review
+    return review_step.review.scores.overall >= config.min_overall and check.closure_rate >= config.min_closure
 
 
 def final_draft(state: CycleState) -> Draft | None:

@@ -44,7 +44,7 @@ from paracycle.options import (
 )
 from paracycle.paper import load_paper
 from paracycle.registry import RoundRegistry, manifest_json
-from paracycle.report import print_cycle_summary, print_ledger, print_review, terminal_text
+from paracycle.report import print_comparison, print_cycle_summary, print_ledger, print_review, terminal_text
 from paracycle.resolve import BASE_WRITER, Overrides, resolve_run_config
 from paracycle.rundir import DEFAULT as DEFAULT_RUNS
 from paracycle.rundir import RunDir
@@ -372,6 +372,46 @@ def rounds_list(runs: RunsOpt = DEFAULT_RUNS, as_json: JsonOpt = False) -> None:
             f"{ev.win_rate:.2f}" if ev else "-", f"{ev.candidate.reward:.3f}" if ev else "-", m.started_at,
         )
     out.print(table)
+
+
+@app.command("eval")
+def eval_(
+    writer: Annotated[str, typer.Option("--writer", help='the candidate: "base", a round id (round-0002), or an adapter directory')],
+    against: Annotated[str, typer.Option("--against", help="the writer it is compared with (same forms)")],
+    structures: Annotated[list[Path], typer.Option("--structures", help="held-out structures (file or directory); repeat")],
+    samples: Annotated[Optional[int], typer.Option(min=1, help="drafts per structure and writer, paired by seed")] = None,
+    min_items: Annotated[Optional[int], typer.Option(min=2, help="fewer paired items than this: inconclusive")] = None,
+    min_effect: Annotated[Optional[float], typer.Option(help="the reward interval's lower bound must exceed this")] = None,
+    judge: Annotated[Optional[bool], typer.Option("--judge/--no-judge", help="also ask the base model to judge each pair")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="run config, or a round config (kind: round) to evaluate exactly as its gate does")] = None,
+    engine: EngineOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    seed: SeedOpt = None,
+    runs: RunsOpt = DEFAULT_RUNS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare two writers on the same structures and seeds: paired differences with 95%
+    intervals, and the gate's decision (promoted / rejected / inconclusive)."""
+    from paracycle.eval.compare import reasons  # torch, transformers: off the start-up path
+    from paracycle.jobs import eval_plan, evaluate_writers
+
+    loaded = [load_structure(f) for f in structure_files(structures)]  # all valid before a model loads
+    gate = {"samples": samples, "min_items": min_items, "min_effect": min_effect, "judge": judge}
+    plan = eval_plan(config, Overrides(engine=engine, model=model, base_url=base_url, seed=seed),
+                     {k: v for k, v in gate.items() if v is not None})
+    candidate, current, metrics = evaluate_writers(writer, against, loaded, plan, RunDir(runs), err)
+    why = reasons(metrics, plan.settings)
+    if as_json:
+        print_json(json.dumps({
+            "writer": candidate.model_dump(mode="json"), "against": current.model_dump(mode="json"),
+            "structures": [str(f) for f in structure_files(structures)], "seed": plan.seed,
+            "settings": plan.settings.model_dump(mode="json"), "decision": metrics.decision, "reasons": why,
+            "metrics": metrics.model_dump(mode="json"),
+        }, indent=2))
+        return
+    print_comparison(out, candidate.id, current.id, metrics, why)
 
 
 @app.command()

@@ -123,14 +123,17 @@ def writer_tag(writer: EngineSpec, base_model: str | None = None) -> str | None:
     return None
 
 
-def plan_jobs(structures: list[tuple[str, ArgumentStructure]], samples: int, tag: str | None = None) -> list[CollectJob]:
+def plan_jobs(
+    structures: list[tuple[str, ArgumentStructure]], samples: int, tag: str | None = None, first: int = 0
+) -> list[CollectJob]:
     """`tag` names the writer (a round's adapter): a new writer's cycles are new threads,
-    not the base writer's finished ones."""
+    not the base writer's finished ones. Samples are numbered from `first`, so a writer
+    sampled again (its round was not promoted) gets new seeds and new threads."""
     jobs = []
     writer = f"-{re.sub(r'[^A-Za-z0-9._-]+', '-', tag)[:40]}" if tag else ""
     for source, structure in structures:
         slug = re.sub(r"[^a-z0-9]+", "-", structure.title.lower()).strip("-")[:24].strip("-") or "cycle"
-        for k in range(samples):
+        for k in range(first, first + samples):
             jobs.append(CollectJob(source, structure, k, f"{slug}-{structure.content_hash()[:8]}{writer}-s{k}"))
     return jobs
 

@@ -19,24 +19,29 @@ from rich.console import Console
 from paracycle.agents.analyst import Analyst
 from paracycle.agents.reviewer import Reviewer, ReviewOutcome
 from paracycle.agents.writer import Writer
-from paracycle.config import RunConfig
+from paracycle.config import RunConfig, load_config
 from paracycle.engines.base import close_engines
 from paracycle.errors import InputError
+from paracycle.eval.compare import GateSettings, compare_policies
 from paracycle.eval.ledger import check_paper
+from paracycle.eval.reward import RewardWeights
 from paracycle.graphs.configuration import CycleContext
 from paracycle.graphs.cycle import run_cycle
 from paracycle.ingest.arxiv_fetch import ArxivSettings, FetchedPaper, fetch
 from paracycle.ingest.pipeline import IngestRecord, ingest_dir, ingest_papers, structure_path
-from paracycle.loading import load_structure, structure_files
+from paracycle.loading import load_model, load_structure, read_mapping, structure_files
+from paracycle.metrics import GateMetrics
 from paracycle.models import describe, load_engine, load_engines, loading
 from paracycle.paper import Paper
-from paracycle.progress import StageProgress
+from paracycle.progress import DraftProgress, StageProgress
+from paracycle.registry import Policy
+from paracycle.resolve import Overrides, apply_overrides, resolve_policy
 from paracycle.rundir import RunDir
 from paracycle.schemas import ArgumentStructure, Draft, StructuralCheck, Trajectory
 from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import PairsManifest, write_dataset
 from paracycle.training.pairs import PairSettings, build_pairs
-from paracycle.training.round import load_round_config
+from paracycle.training.round import RoundConfig, load_round_config
 
 Log = Callable[[str], None]
 
@@ -150,6 +155,50 @@ def build_pairs_dataset(
     if not built.rows:
         raise NoPairs(f"no pairs: {len(built.threads)} usable trajectories, ties dropped {dict(built.dropped_ties)}")
     return write_dataset(built, run_dir.pairs, settings, held)
+
+
+# -- eval -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalPlan:
+    """What `paracycle eval` compares, resolved: the run's engines and cycle, the gate's
+    settings and seed, and the reward weights (a round config gives all of them)."""
+
+    run: RunConfig
+    settings: GateSettings
+    seed: int
+    weights: RewardWeights
+
+
+def eval_plan(config_file: Path | None, overrides: Overrides, settings: dict) -> EvalPlan:
+    """A round config (`kind: round`) evaluates exactly as its gate does; a run config (or
+    none) uses the gate's defaults. `settings`: the command line's gate options, not None."""
+    if config_file is not None and read_mapping(config_file).get("kind") == "round":
+        round_config = load_model(config_file, RoundConfig)
+        run, gate, seed, weights = round_config.run, round_config.gate, round_config.seed, round_config.pairs.weights
+    else:
+        run = load_config(config_file)
+        gate, seed, weights = GateSettings(), run.seed or 0, RewardWeights()
+    # The writers are named on the command line: no promoted writer is looked up (run_dir None).
+    run = apply_overrides(run, overrides, None)
+    seed = overrides.seed if overrides.seed is not None else seed
+    return EvalPlan(run, gate.model_validate({**gate.model_dump(), **settings}), seed, weights)
+
+
+def evaluate_writers(
+    writer: str, against: str, structures: list[ArgumentStructure], plan: EvalPlan, run_dir: RunDir, console: Console,
+) -> tuple[Policy, Policy, GateMetrics]:
+    base_model = plan.run.writer.model
+    candidate = resolve_policy(writer, base_model, run_dir, "--writer")
+    current = resolve_policy(against, base_model, run_dir, "--against")
+    total = 2 * len(structures) * plan.settings.samples
+    with DraftProgress(console, total) as bar:
+        metrics = compare_policies(
+            plan.run, candidate, current, structures, plan.settings, plan.seed, plan.weights,
+            log=console.log, on_draft=bar.advance,
+        )
+    return candidate, current, metrics
 
 
 # -- ingest ---------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from paracycle.schemas import Strict
 
 Outcome = Literal["candidate", "current", "tie"]
@@ -32,12 +34,63 @@ class WriterMetrics(Strict):
     drafts: int
 
 
-class GateMetrics(Strict):
-    win_rate: float  # (wins + ties / 2) / comparisons
+class Interval(Strict):
+    """A mean (or rate) with its 95% interval over `n` paired items (None: too few to say)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    n: int
+
+
+class MetricComparison(Strict):
+    """One metric, candidate against current, over the same (structure, seed) items."""
+
+    metric: str  # "reward", "closure", "unsupported", "words"
+    higher_is_better: bool
+    candidate: float  # means over the paired items
+    current: float
+    diff: Interval  # candidate - current, paired bootstrap
+    needed: int | None = None  # paired items for the interval to clear the threshold, at this spread
+
+
+class WinRate(Strict):
+    rate: float  # (wins + ties / 2) / comparisons
+    low: float  # Wilson 95%
+    high: float
     wins: int
     losses: int
     ties: int
-    length_drift: float  # candidate words / current words - 1
+
+
+class GateCheck(Strict):
+    """One rule of the decision: pass, fail (the evidence says no) or unsure (too little evidence)."""
+
+    name: str
+    outcome: Literal["pass", "fail", "unsure"]
+    text: str
+
+
+Decision = Literal["promoted", "rejected", "inconclusive"]
+
+
+class GateMetrics(Strict):
     candidate: WriterMetrics
     current: WriterMetrics
-    judgements: list[Judgement]
+    items: int = 0  # paired (structure, seed) items
+    comparisons: list[MetricComparison] = Field(default_factory=list)
+    length_drift: float  # candidate words / current words - 1
+    length_drift_interval: Interval | None = None
+    judge: WinRate | None = None  # None: the gate ran without the model judge
+    judgements: list[Judgement] = Field(default_factory=list)
+    checks: list[GateCheck] = Field(default_factory=list)
+    decision: Decision | None = None
+    needed: int | None = None  # inconclusive: paired items the reward comparison would need
+    # Manifests written before the intervals (one sample, a bare win rate) still load.
+    win_rate: float | None = None
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+
+    def comparison(self, metric: str) -> MetricComparison | None:
+        return next((c for c in self.comparisons if c.metric == metric), None)

@@ -94,3 +94,24 @@ class CollectProgress:
     def failure(self) -> None:
         self.failures += 1
         self.progress.update(self.task, failures=self.failures)
+
+
+class DraftProgress:
+    """One bar for an evaluation: drafts written by both writers."""
+
+    def __init__(self, console: Console, total: int):
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]drafts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task("drafts", total=total)
+
+    def __enter__(self) -> DraftProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)

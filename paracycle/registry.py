@@ -1,8 +1,8 @@
 """The round registry: every DPO round's manifest, in the trajectory store.
 
 A round moves through stages (started -> collected -> pairs -> trained -> evaluated) and ends
-in one terminal state: promoted, rejected, skipped (nothing to train on) or abandoned (it
-crashed; the next round start says so). Each move appends an event row holding the whole
+in one terminal state: promoted, rejected, inconclusive (the gate's evidence could not
+decide), skipped (nothing to train on) or abandoned (it crashed; the next round start says so). Each move appends an event row holding the whole
 manifest so far; rows are never changed (the store's append-only triggers cover this table
 too). Promotion is the insert of one `promoted` row, a single SQLite transaction: the current
 writer is the adapter of the newest promoted round, so a crashed or losing round can never
@@ -28,8 +28,12 @@ from paracycle.rundir import RunDir
 from paracycle.schemas import Strict, utcnow
 from paracycle.store import StoreError, TrajectoryStore
 
-Stage = Literal["started", "collected", "pairs", "trained", "evaluated", "promoted", "rejected", "skipped", "abandoned"]
-TERMINAL = ("promoted", "rejected", "skipped", "abandoned")
+Stage = Literal[
+    "started", "collected", "pairs", "trained", "evaluated",
+    "promoted", "rejected", "inconclusive", "skipped", "abandoned",
+]
+TERMINAL = ("promoted", "rejected", "inconclusive", "skipped", "abandoned")
+TRAINED = ("promoted", "rejected", "inconclusive")  # finished rounds whose training data is spent
 
 
 class Policy(Strict):
@@ -128,7 +132,12 @@ class RoundRegistry:
 
     def consumed_threads(self) -> set[str]:
         """Trajectories that a finished round already trained on (abandoned rounds consume none)."""
-        return {t for r in self.rounds() if r.status in ("promoted", "rejected") for t in r.threads_used}
+        return {t for r in self.rounds() if r.status in TRAINED for t in r.threads_used}
+
+    def times_sampled(self, policy: Policy) -> int:
+        """Finished rounds that collected with this writer: the next collection numbers its
+        samples after theirs, so a writer sampled again gets new seeds."""
+        return sum(1 for r in self.rounds() if r.status in TRAINED and r.parent.id == policy.id)
 
     def next_round_id(self) -> str:
         return f"round-{len(self.rounds()) + 1:04d}"

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from paracycle.metrics import GateMetrics
 from paracycle.schemas import (
     CommitmentCheck,
     Draft,
@@ -271,3 +272,41 @@ def _print_review_body(console: Console, r: Review) -> None:
         f"[bold]scores[/]: overall {sc.overall} · closure {sc.closure} · flow {sc.flow} · "
         f"clarity {sc.clarity} · significance {sc.significance}"
     )
+
+
+# -- a comparison of two writers (the gate, `paracycle eval`) ----------------------------------
+
+
+def interval_text(low: float | None, high: float | None) -> str:
+    return "—" if low is None else f"[{low:+.3f}, {high:+.3f}]"
+
+
+def comparison_rows(m: GateMetrics) -> list[list[str]]:
+    """metric, candidate, current, difference, 95% interval, items, items needed."""
+    rows = [
+        [c.metric, f"{c.candidate:.3f}", f"{c.current:.3f}", f"{c.diff.mean:+.3f}", interval_text(c.diff.low, c.diff.high),
+         str(c.diff.n), str(c.needed or "—")]
+        for c in m.comparisons
+    ]
+    d = m.length_drift_interval
+    if d is not None:
+        rows.append(["length drift", "", "", f"{d.mean:+.1%}",
+                     "—" if d.low is None else f"[{d.low:+.1%}, {d.high:+.1%}]", str(d.n), "—"])
+    if m.judge is not None:
+        j = m.judge
+        rows.append(["judge win rate", f"{j.wins}W {j.losses}L {j.ties}T", "", f"{j.rate:.2f}",
+                     f"[{j.low:.2f}, {j.high:.2f}]", str(j.wins + j.losses + j.ties), "—"])
+    return rows
+
+
+COMPARISON_HEADER = ["metric", "candidate", "current", "difference", "95% interval", "items", "needed"]
+
+
+def print_comparison(console: Console, candidate: str, current: str, m: GateMetrics, reasons: Sequence[str]) -> None:
+    table = Table(*COMPARISON_HEADER, title=plain(f"{candidate} (candidate) vs {current} (current)"))
+    for row in comparison_rows(m):
+        table.add_row(*row)
+    console.print(table)
+    for line in reasons:
+        console.print(plain(f"  {line}"))
+    console.print(plain(f"decision: {m.decision}", "bold"))

@@ -8,7 +8,7 @@ the store (`paracycle.config` imports only this). The agents read their own part
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -81,6 +81,11 @@ class CycleConfiguration(Strict):
     max_revisions: int = Field(default=2, ge=0, description="revisions after the first draft")
     min_overall: int = Field(default=7, ge=1, le=10, description="reviewer overall score to pass")
     min_closure: float = Field(default=0.8, ge=0.0, le=1.0, description="structural closure rate to pass")
+    review: Literal["model", "structural"] = Field(
+        default="model",
+        description="structural: no model review; the claim ledger alone scores drafts and decides revisions "
+                    "(for machines where the reviewer model costs most of the time and says little)",
+    )
     lengths: LengthTargets = Field(default_factory=LengthTargets)
     writer: WriterSettings = Field(default_factory=WriterSettings)
     reviewer: ReviewerSettings = Field(default_factory=ReviewerSettings)

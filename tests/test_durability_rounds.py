@@ -44,7 +44,7 @@ def modelless_round(monkeypatch, tmp_path):
         return TrainResult(out=job.out, reference="", metrics={"steps": 1.0})
 
     monkeypatch.setattr(round_mod._Round, "_pairs", pairs)
-    monkeypatch.setattr(round_mod._Round, "_evaluate", lambda self, m: (True, ["PASS: stand-in"]))
+    monkeypatch.setattr(round_mod._Round, "_evaluate", lambda self, m: ("promoted", ["pass: stand-in"]))
     monkeypatch.setattr(round_mod, "resolve_model", lambda spec, log=print: (tmp_path / "base", "base"))
     monkeypatch.setattr(round_mod, "train_with_launcher", train)
     monkeypatch.setattr(round_mod, "write_round_report", lambda *a, **k: None)

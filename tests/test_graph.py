@@ -114,3 +114,42 @@ def test_studio_graph_has_the_cycle_shape():
     assert {("__start__", "write"), ("write", "review"), ("review", "decide"), ("decide", "revise"),
             ("decide", "finish"), ("revise", "review")} <= edges
     assert build_graph().checkpointer is None
+
+
+class NoSchemas(ScriptedEngine):
+    """Refuses every schema request: a structural-only cycle must never ask for a review."""
+
+    def generate(self, requests, on_tokens=None):
+        assert all(r.schema is None for r in requests), "the model was asked to review"
+        return super().generate(requests, on_tokens)
+
+
+def test_structural_review_scores_by_the_ledger_alone(structure, tmp_path):
+    store = TrajectoryStore(tmp_path / "t.sqlite")
+    # Every paragraph ends in an overclaim the structure cannot back: the ledger finds it each time.
+    engine = NoSchemas(continuation=" SpanSieve answers every question about any document perfectly.")
+    run_cycle(structure, make_ctx(engine, store, review="structural", max_revisions=1), tmp_path / "ck.sqlite")
+    t = store.load("t")
+    assert [(s.kind, s.revision) for s in t.steps] == [("draft", 0), ("review", 0), ("draft", 1), ("review", 1)]
+    for review in t.steps[1::2]:
+        assert review.review is None and review.review_error is None and review.structural_check is not None
+        assert not review.generations and review.structural_check.unsupported_claims
+    assert t.stop_reason == "max_revisions"
+    # Without the overclaim the first draft passes on the ledger's word.
+    run_cycle(structure, make_ctx(NoSchemas(), store, "t2", review="structural"), tmp_path / "ck.sqlite")
+    assert store.load("t2").stop_reason == "passed"
+
+
+def test_structural_review_passes_a_draft_the_ledger_accepts(structure, tmp_path):
+    from paracycle.graphs.cycle import passes
+    from paracycle.schemas import Step, StructuralCheck
+
+    config = CycleConfiguration(review="structural", min_closure=0.8)
+    length = {"abstract_words": 150, "introduction_words": 500, "target_abstract_words": 200,
+              "target_introduction_words": 600, "abstract_ratio": 0.75, "introduction_ratio": 0.83, "within_target": True}
+    check = StructuralCheck.model_validate({"closure_rate": 0.9, "length": length})
+    step = Step(index=1, kind="review", revision=0, structural_check=check)
+    assert passes(step, config)
+    assert not passes(step, CycleConfiguration(min_closure=0.8))  # the model review mode needs a review
+    lower = step.model_copy(update={"structural_check": check.model_copy(update={"closure_rate": 0.5})})
+    assert not passes(lower, config)

@@ -19,7 +19,7 @@ from paracycle.loading import load_structure, structure_files
 from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import load_manifest, load_rows, write_dataset
 from paracycle.training.pairs import EDITS, PairSettings, build_pairs
-from paracycle.training.reward import RewardWeights, score_draft
+from paracycle.eval.reward import RewardWeights, score_draft
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """DPO rounds end to end on a tiny random model (real collection, TRL, judge, registry),
-killed mid-training, locked against overlap, and scheduled; plus the gate's logic."""
+killed mid-training, locked against overlap, and scheduled; plus the judge's logic."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from conftest import EXAMPLES, PARACYCLE, run_cli
 from fakes import ScriptedEngine
 
 from paracycle.loading import load_structure
-from paracycle.metrics import GateMetrics
 from paracycle.rundir import RunDir
 from paracycle.schemas import Draft, Paragraph
-from paracycle.training.gate import GateSettings, promotion_decision
 
-PERMISSIVE_GATE = "{samples: 1, min_win_rate: 0.0, max_length_drift: 100, max_closure_drop: 1, max_reward_drop: 100, judge_max_new_tokens: 24}"
+# Two paired items with every bound wide open: a gate that promotes whatever was trained.
+PERMISSIVE_GATE = ("{samples: 2, min_items: 2, min_effect: -100, min_win_rate: 0.0, max_length_drift: 100, "
+                   "max_closure_drop: 1, max_unsupported_rise: 100, judge_max_new_tokens: 24}")
 
 
 def round_config(directory: Path, model: Path, max_steps: int = 2, gate: str = PERMISSIVE_GATE) -> Path:
@@ -62,7 +62,8 @@ def test_round_promotes_and_the_promoted_adapter_is_used_next(tiny_model, tmp_pa
     assert sum(manifest["pair_counts"].values()) > 0 and manifest["train_metrics"]["steps"] == 2
     assert manifest["parent"]["id"] == "base" and "base model" in manifest["reference"]
     assert set(manifest["timings"]) == {"collect", "pairs", "train", "evaluate"}
-    assert manifest["eval_metrics"]["candidate"]["drafts"] == 1 and len(manifest["eval_metrics"]["judgements"]) == 1
+    assert manifest["eval_metrics"]["candidate"]["drafts"] == 2 and len(manifest["eval_metrics"]["judgements"]) == 2
+    assert manifest["eval_metrics"]["items"] == 2 and manifest["eval_metrics"]["decision"] == "promoted"
     held = load_structure(tmp_path / "cache-scheduling.yaml").content_hash()
     assert held not in {json.loads(l)["structure_hash"] for l in (Path(manifest["dataset"]) / "pairs.jsonl").open()}
     round_dir = runs / "rounds" / "round-0001"
@@ -193,28 +194,6 @@ def test_bad_round_configs_are_one_line_errors(tmp_path):
 
 
 # -- the gate and the judge ------------------------------------------------------------------
-
-
-def metrics(win_rate=0.6, drift=0.0, reward=(1.0, 1.0), closure=(0.8, 0.8)):
-    side = lambda r, c: {"reward": r, "closure": c, "unsupported": 0, "role_order": 0, "words": 500, "drafts": 2}
-    return GateMetrics.model_validate({
-        "win_rate": win_rate, "wins": 1, "losses": 0, "ties": 1, "length_drift": drift,
-        "candidate": side(reward[0], closure[0]), "current": side(reward[1], closure[1]), "judgements": [],
-    })
-
-
-@pytest.mark.parametrize("changed, failing", [
-    ({}, None),
-    ({"win_rate": 0.5}, "win rate"),
-    ({"drift": 0.4}, "length drift"),
-    ({"reward": (0.9, 1.0)}, "structural reward"),
-    ({"closure": (0.5, 0.8)}, "closure"),
-])
-def test_gate_names_the_check_that_failed(changed, failing):
-    promote, reasons = promotion_decision(metrics(**changed), GateSettings())
-    assert promote == (failing is None)
-    failed = [r for r in reasons if r.startswith("FAIL")]
-    assert (failed == []) if failing is None else (len(failed) == 1 and failing in failed[0])
 
 
 def test_judge_that_always_says_a_produces_ties_not_a_winner():

@@ -32,7 +32,7 @@ from paracycle.agents.writer import draft_messages, planned_roles
 from paracycle.eval.structural import check_structure_draft
 from paracycle.schemas import ArgumentStructure, Draft, Paragraph, Strict, Trajectory
 from paracycle.settings import CycleConfiguration
-from paracycle.training.reward import Reward, RewardWeights, score_draft
+from paracycle.eval.reward import Reward, RewardWeights, score_draft
 
 PairSource = Literal["revision", "best_vs_worst", "human_anchor", "principle_violation"]
 SOURCES: tuple[str, ...] = ("revision", "best_vs_worst", "human_anchor", "principle_violation")

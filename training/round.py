@@ -28,18 +28,18 @@ from typing import Literal
 from pydantic import Field
 
 from paracycle.collect import collect, plan_jobs, writer_tag
-from paracycle.config import EngineSpec, RunConfig
+from paracycle.config import RunConfig
 from paracycle.errors import InputError
+from paracycle.eval.compare import GateSettings, compare_policies, reasons
 from paracycle.fsutil import tree_digest
 from paracycle.loading import load_model, load_structure, structure_files
-from paracycle.models import load_engine, resolve_model
+from paracycle.models import resolve_model
 from paracycle.registry import Policy, RoundManifest, RoundRegistry
 from paracycle.rundir import RunDir
 from paracycle.schemas import ArgumentStructure, Strict
 from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import write_dataset
 from paracycle.training.dpo import TrainJob, TrainSettings, reference_description, train_with_launcher
-from paracycle.training.gate import GateSettings, draft_all, evaluate, promotion_decision
 from paracycle.training.pairs import PairSettings, build_pairs
 from paracycle.training.round_report import write_round_report
 
@@ -161,8 +161,8 @@ class _Round:
             stage = "train"
             self._timed(m, "train", self._train)
             stage = "evaluate"
-            promote, reasons = self._timed(m, "evaluate", self._evaluate)
-            return self._finish(m, "promoted" if promote else "rejected", reasons)
+            decision, why = self._timed(m, "evaluate", self._evaluate)
+            return self._finish(m, decision, why)
         except KeyboardInterrupt:
             self._abandon(m, f"interrupted during {stage}; artefacts kept, trajectories unconsumed")
             raise
@@ -177,7 +177,9 @@ class _Round:
         if c.samples == 0:
             return
         run = self._run_config(m.parent)
-        jobs = plan_jobs(self.train_structures, c.samples, tag=writer_tag(run.writer, base_model=m.base_model))
+        first = c.samples * self.registry.times_sampled(m.parent)
+        tag = writer_tag(run.writer, base_model=m.base_model)
+        jobs = plan_jobs(self.train_structures, c.samples, tag=tag, first=first)
         m.threads_collected = [j.thread_id for j in jobs]
         result = collect(
             run, jobs, self.run_dir, self.store,
@@ -191,12 +193,16 @@ class _Round:
         self.registry.record(m)
 
     def _pairs(self, m: RoundManifest) -> bool:
-        trajectories = unconsumed_trajectories(self.store)
+        # Only the config's own structures: cycles run by hand in the same run directory, or
+        # another config's, are not this round's to train on.
+        trajectories = unconsumed_trajectories(self.store, self.train_structures)
         held = {s.content_hash() for s in self.holdout}
         built = build_pairs(trajectories, self.config.pairs, self.config.run.cycle, exclude_structures=held)
         m.pair_counts = built.counts()
         m.threads_used = sorted(built.threads)
-        self.log(f"pairs: {len(built.rows)} rows from {len(built.threads)} trajectories: {m.pair_counts}")
+        earlier = len(set(m.threads_used) - set(m.threads_collected))
+        self.log(f"pairs: {len(built.rows)} rows from {len(built.threads)} of {len(trajectories)} unconsumed "
+                 f"trajectories ({earlier} collected before this round): {m.pair_counts}")
         if not built.rows:
             return False
         dataset, _ = write_dataset(built, self.run_dir.pairs, self.config.pairs, held)
@@ -225,20 +231,18 @@ class _Round:
         m.status = "trained"
         self.registry.record(m)
 
-    def _evaluate(self, m: RoundManifest) -> tuple[bool, list[str]]:
-        cfg, g = self.config.run.cycle, self.config.gate
+    def _evaluate(self, m: RoundManifest) -> tuple[str, list[str]]:
+        g = self.config.gate
         candidate = Policy(id=m.round_id, base_model=m.base_model, adapter=m.adapter, model=m.model)
         self.log(f"evaluate: {m.round_id} vs {m.parent.id} on {len(self.holdout)} held-out structures x {g.samples}")
-        with self._engine(candidate) as engine:
-            candidate_drafts = draft_all(engine, self.holdout, cfg, g.samples, self.config.seed)
-        with self._engine(m.parent) as engine:
-            current_drafts = draft_all(engine, self.holdout, cfg, g.samples, self.config.seed)
-        with self._engine(None) as judge:
-            metrics = evaluate(candidate_drafts, current_drafts, judge, cfg, self.config.pairs.weights, g)
+        metrics = compare_policies(
+            self.config.run, candidate, m.parent, self.holdout, g, self.config.seed, self.config.pairs.weights,
+            log=self.log,
+        )
         m.eval_metrics = metrics
         m.status = "evaluated"
         self.registry.record(m)
-        return promotion_decision(metrics, g)
+        return metrics.decision, reasons(metrics, g)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -250,16 +254,6 @@ class _Round:
         if self.config.collect.max_revisions is not None:
             run.cycle.max_revisions = self.config.collect.max_revisions
         return run
-
-    @contextmanager
-    def _engine(self, policy: Policy | None):
-        """An engine for a writer policy (None: the reviewer/judge)."""
-        spec: EngineSpec = policy.writes(self.config.run).writer if policy else self.config.run.reviewer_spec()
-        engine = load_engine(spec, log=self.log)
-        try:
-            yield engine
-        finally:
-            engine.close()
 
     def _timed(self, m: RoundManifest, name: str, fn):
         started = time.perf_counter()
@@ -287,10 +281,12 @@ class _Round:
         self.log(f"{m.round_id}: abandoned ({reason})")
 
 
-def unconsumed_trajectories(store: TrajectoryStore):
-    """Finished trajectories that no finished round has trained on yet."""
+def unconsumed_trajectories(store: TrajectoryStore, structures: list[tuple[str, ArgumentStructure]]):
+    """Finished trajectories of these structures that no finished round has trained on yet."""
     consumed = RoundRegistry(store).consumed_threads()
-    return [store.load(t) for t in store.thread_ids() if t not in consumed and store.is_finished(t)]
+    own = {s.content_hash() for _, s in structures}
+    loaded = (store.load(t) for t in store.thread_ids() if t not in consumed and store.is_finished(t))
+    return [t for t in loaded if t.structure.content_hash() in own]
 
 
 # -- the scheduler --------------------------------------------------------------------------
@@ -298,12 +294,12 @@ def unconsumed_trajectories(store: TrajectoryStore):
 
 def count_new_pairs(config_path: Path, run_dir: RunDir) -> int:
     """Rows a round would train on from trajectories that no finished round used yet."""
-    config, _, holdout = load_round_config(config_path)
+    config, train, holdout = load_round_config(config_path)
     if not run_dir.has_store():
         return 0
     store = run_dir.open_store()
     try:
-        trajectories = unconsumed_trajectories(store)
+        trajectories = unconsumed_trajectories(store, train)
     finally:
         store.close()
     held = {s.content_hash() for s in holdout}
