@@ -44,7 +44,7 @@ from paracycle.options import (
 )
 from paracycle.paper import load_paper
 from paracycle.registry import RoundRegistry, manifest_json
-from paracycle.report import print_comparison, print_cycle_summary, print_ledger, print_review, terminal_text
+from paracycle.report import interval_text, print_comparison, print_cycle_summary, print_ledger, print_review, terminal_text
 from paracycle.resolve import BASE_WRITER, Overrides, resolve_run_config
 from paracycle.rundir import DEFAULT as DEFAULT_RUNS
 from paracycle.rundir import RunDir
@@ -364,12 +364,14 @@ def rounds_list(runs: RunsOpt = DEFAULT_RUNS, as_json: JsonOpt = False) -> None:
     if not manifests:
         out.print("no rounds yet (run `paracycle round --config FILE`)")
         return
-    table = Table("round", "parent", "status", "pairs", "win rate", "reward", "started")
+    table = Table("round", "parent", "status", "pairs", "items", "reward vs parent [95%]", "win rate", "started")
     for m in manifests:
         ev = m.eval_metrics
+        reward = ev.comparison("reward") if ev else None
         table.add_row(
-            m.round_id, m.parent.id, m.status, str(sum(m.pair_counts.values())),
-            f"{ev.win_rate:.2f}" if ev else "-", f"{ev.candidate.reward:.3f}" if ev else "-", m.started_at,
+            m.round_id, m.parent.id, m.status, str(sum(m.pair_counts.values())), str(ev.items) if ev else "-",
+            f"{reward.diff.mean:+.3f} {interval_text(reward.diff.low, reward.diff.high)}" if reward else "-",
+            f"{ev.win_rate:.2f}" if ev and ev.win_rate is not None else "-", m.started_at,
         )
     out.print(table)
 

@@ -72,3 +72,27 @@ def test_skipped_round_alone(tmp_path):
     text = report.read_text()
     assert "skipped" in text and "no pairs above the margin" in text
     assert "not reached" in text and "![rounds](rounds.png)" in text
+
+
+def test_report_and_figure_carry_the_paired_intervals(tmp_path):
+    import random
+
+    from paracycle.eval.compare import GateSettings, reasons
+    from test_gate import compare, noise, scored
+
+    base = noise(16, 0.5)
+    metrics, settings = compare(scored([b + 0.2 + random.Random(i).gauss(0, 0.05) for i, b in enumerate(base)]),
+                                scored(base))
+    m = a_round(1, metrics.decision, evaluated=True, reasons=reasons(metrics, settings))
+    m.eval_metrics = metrics
+    later = a_round(2, "inconclusive", evaluated=True, reasons=[])
+    small = noise(4, 0.5)
+    later.eval_metrics = compare(scored([b + 0.02 for b in small]), scored(small))[0]
+    report, png = write_round_report(tmp_path, m, [m, later])
+    text = report.read_text()
+    reward = metrics.comparison("reward")
+    assert f"| reward | {reward.candidate:.3f} | {reward.current:.3f} | {reward.diff.mean:+.3f} | " \
+           f"[{reward.diff.low:+.3f}, {reward.diff.high:+.3f}] | 16 |" in text
+    assert "16 paired items" in text and f"**Decision:** {metrics.decision}" in text
+    assert any(line.startswith("pass: structural reward") for line in m.reasons) and GateSettings().min_items == 12
+    assert png.read_bytes()[:8] == PNG_MAGIC

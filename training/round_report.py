@@ -3,7 +3,9 @@
 The manifest is the record; this is only a view of it, so every part is optional. A skipped
 round has no eval, an abandoned one may lack timings: missing parts are left out or marked
 "not reached", never an error. The figure puts this round in the context of all earlier ones,
-because a single round's win rate means little without the trend.
+because a single round's win rate means little without the trend. Each round's point is its
+paired difference from its parent with the 95% interval, on axes at least a fixed height
+tall, so noise does not fill the panel.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 from paracycle.metrics import GateMetrics
 from paracycle.registry import RoundManifest
+from paracycle.report import COMPARISON_HEADER, comparison_rows
 
-Metric = Callable[[GateMetrics], float | None]
+Metric = Callable[[GateMetrics], "tuple[float, float | None, float | None] | None"]
 
 EVAL_ROWS = ("reward", "closure", "unsupported", "role_order", "words", "drafts")
 
@@ -49,7 +52,9 @@ def _header(m: RoundManifest) -> list[str]:
     lines.append(f"- **Decision:** {m.decision or 'not reached'}")
     lines.append(f"- **Parent policy:** {m.parent.id} (base model `{m.base_model}`)")
     lines.append(f"- **Reference:** {m.reference or 'not recorded'}")
-    lines.append(f"- **Threads used:** {len(m.threads_used)} of {len(m.threads_collected)} collected")
+    earlier = len(set(m.threads_used) - set(m.threads_collected))
+    lines.append(f"- **Threads trained on:** {len(m.threads_used)} ({len(m.threads_used) - earlier} of the "
+                 f"{len(m.threads_collected)} this round collected, {earlier} collected earlier and not yet used)")
     lines.append("")
     if m.reasons:
         lines += ["## Reasons", ""] + [f"- {r}" for r in m.reasons] + [""]
@@ -74,12 +79,19 @@ def _evaluation(m: RoundManifest) -> list[str]:
     ev = m.eval_metrics
     if ev is None:
         return ["## Evaluation", "", "not reached", ""]
-    cand, cur = ev.candidate.model_dump(), ev.current.model_dump()
     lines = ["## Evaluation", ""]
+    if ev.comparisons:  # paired items with intervals
+        lines.append(f"{ev.items} paired items (held-out structure x seed); differences are candidate - current, "
+                     "with 95% paired-bootstrap intervals.")
+        lines.append("")
+        lines += _table(COMPARISON_HEADER, comparison_rows(ev))
+        lines.append(f"- **Decision:** {ev.decision}" + (f" (about {ev.needed} paired items needed)" if ev.needed else ""))
+        return lines + [""]
+    # manifests from before the intervals: means and a bare win rate
+    cand, cur = ev.candidate.model_dump(), ev.current.model_dump()
     lines += _table(["metric", "candidate", "current"], [[k, cand[k], cur[k]] for k in EVAL_ROWS])
     lines.append(f"- **Win rate:** {_fmt(ev.win_rate)} (wins {ev.wins}, losses {ev.losses}, ties {ev.ties})")
     lines.append(f"- **Length drift:** {ev.length_drift:+.3f}")
-    lines.append(f"- **Judgements:** {len(ev.judgements)}")
     return lines + [""]
 
 
@@ -101,25 +113,41 @@ def _markdown(m: RoundManifest, png_name: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _points(rounds: list[RoundManifest], metric: Metric) -> tuple[list[int], list[float], list[bool]]:
-    """x positions, values and promoted flags of the evaluated rounds where `metric` has a value."""
-    xs, ys, promoted = [], [], []
+def _diff(metric: str) -> Metric:
+    """The paired difference of `metric` with its interval: (mean, low, high) or None."""
+    def get(ev: GateMetrics):
+        c = ev.comparison(metric)
+        return None if c is None else (c.diff.mean, c.diff.low, c.diff.high)
+    return get
+
+
+def _judge(ev: GateMetrics):
+    j = ev.judge
+    if j is not None:
+        return j.rate, j.low, j.high
+    return None if ev.win_rate is None else (ev.win_rate, None, None)
+
+
+def _series(ax, rounds: list[RoundManifest], metric: Metric, color: str) -> None:
+    """One point per evaluated round, with its 95% interval as an error bar; filled =
+    promoted, hollow = rejected, inconclusive or other."""
     for x, r in enumerate(rounds):
         value = metric(r.eval_metrics) if r.eval_metrics is not None else None
-        if value is not None:
-            xs.append(x)
-            ys.append(float(value))
-            promoted.append(r.status == "promoted")
-    return xs, ys, promoted
+        if value is None:
+            continue
+        mean, low, high = value
+        if low is not None:
+            ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], color=color, capsize=4, lw=1.2)
+        ax.scatter([x], [mean], s=40, zorder=3, edgecolors=color,
+                   facecolors=color if r.status == "promoted" else "white")
 
 
-def _series(ax, rounds, metric: Metric, label, color, linestyle="-") -> None:
-    xs, ys, promoted = _points(rounds, metric)
-    if not xs:
-        return
-    ax.plot(xs, ys, linestyle=linestyle, color=color, label=label)
-    # filled = promoted, hollow = rejected/other: the decision is visible without a legend per point
-    ax.scatter(xs, ys, s=40, zorder=3, edgecolors=color, facecolors=[color if p else "white" for p in promoted])
+def _span(ax, floor: float) -> None:
+    """At least `floor` tall around zero (or the chance line): a 0.02 wobble stays small."""
+    low, high = ax.get_ylim()
+    centre = (low + high) / 2
+    if high - low < floor:
+        ax.set_ylim(centre - floor / 2, centre + floor / 2)
 
 
 def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> None:
@@ -129,24 +157,17 @@ def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> N
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
-    (reward, win), (closure, words) = axes
-    _series(reward, rounds, lambda ev: ev.candidate.reward, "candidate", "C0")
-    _series(reward, rounds, lambda ev: ev.current.reward, "current", "C1", "--")
-    reward.set_title("mean reward")
-    _series(win, rounds, lambda ev: ev.win_rate, "win rate", "C2")
-    gate = (manifest.config.get("gate") or {}).get("min_win_rate")
-    if gate is not None:
-        win.axhline(gate, linestyle=":", color="grey", label=f"gate {gate:g}")
-    win.set_title("win rate (candidate vs current)")
-    _series(closure, rounds, lambda ev: ev.candidate.closure, "candidate", "C0")
-    closure.set_title("closure")
-    _series(words, rounds, lambda ev: ev.candidate.words, "candidate", "C0")
-    _series(words, rounds, lambda ev: ev.current.words, "current", "C1", "--")
-    words.set_title("mean words")
-
-    for ax in axes.flat:
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+    panels = [
+        (axes[0][0], _diff("reward"), "structural reward, candidate - current", 0.0, 0.5),
+        (axes[0][1], _judge, "judge win rate (candidate vs current)", 0.5, 0.5),
+        (axes[1][0], _diff("closure"), "closure, candidate - current", 0.0, 0.2),
+        (axes[1][1], _diff("words"), "words per draft, candidate - current", 0.0, 100.0),
+    ]
+    for ax, metric, title, line, floor in panels:
+        ax.axhline(line, color="grey", lw=0.8, ls=":")
+        _series(ax, rounds, metric, "C0")
+        _span(ax, floor)
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     # every round gets a tick, so skipped rounds show as gaps rather than vanishing
     for ax in axes[1]:
@@ -154,7 +175,8 @@ def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> N
     if all(r.eval_metrics is None for r in rounds):
         for ax in axes.flat:
             ax.text(0.5, 0.5, "no evaluated rounds yet", transform=ax.transAxes, ha="center", color="grey")
-    fig.suptitle("rounds so far (filled marker = promoted, hollow = rejected/other)", fontsize=10)
+    fig.suptitle("rounds so far: paired differences with 95% intervals "
+                 "(filled marker = promoted, hollow = rejected / inconclusive)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)  # called once per round in a long-lived process: don't leak figures
