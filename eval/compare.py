@@ -287,16 +287,24 @@ def _engine(run: RunConfig, policy: Policy | None, log: Log):
 def compare_policies(
     run: RunConfig, candidate: Policy, current: Policy, structures: list[ArgumentStructure],
     settings: GateSettings, seed: int, weights: RewardWeights, log: Log = print,
-    on_draft: Callable[[], None] | None = None,
+    on_draft: Callable[[], None] | None = None, drafted: dict | None = None,
 ) -> GateMetrics:
-    """Load each writer in turn (one engine in memory at a time), draft, score, compare."""
+    """Load each writer in turn (one engine in memory at a time), draft, score, compare.
+    `drafted`: a cache the caller keeps across comparisons on the same structures and seed
+    (a learning curve compares every round with the same base drafts)."""
     cycle = run.cycle
     scored = {}
     for name, policy in (("candidate", candidate), ("current", current)):
+        key = (policy.id, policy.adapter, policy.model, seed, settings.samples, tuple(s.content_hash() for s in structures))
+        if drafted is not None and key in drafted:
+            scored[name] = drafted[key]
+            continue
         log(f"eval: {name} {policy.id} drafts {len(structures)} structures x {settings.samples}")
         with _engine(run, policy, log) as engine:
             drafts = draft_all(engine, structures, cycle, settings.samples, seed, settings.batch, on_draft)
         scored[name] = score_all(drafts, cycle, weights)
+        if drafted is not None:
+            drafted[key] = scored[name]
     if not settings.judge:
         return paired_comparison(scored["candidate"], scored["current"], settings, seed)
     with _engine(run, None, log) as judge:

@@ -1,5 +1,6 @@
 """`examples/round-tiny.yaml`, at half its budget, on the embedded SmolLM2: a real DPO round
-(collect, pairs, train, judge, gate). Training must measurably move the policy."""
+(collect scored by the claim ledger, pairs, train, judge, gate). Training must measurably
+move the policy, and the gate must not promote on two paired items."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def test_round_tiny_moves_the_embedded_writer(embedded_checkpoint, tmp_path):
     print(f"round-tiny took {time.monotonic() - started:.0f}s")  # recorded in the README, not asserted
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads(done.stdout)
-    assert manifest["status"] in ("promoted", "rejected") and manifest["decision"] == manifest["status"]
-    assert manifest["reasons"] and manifest["eval_metrics"]["judgements"]
+    # Two paired items cannot support a promotion: the gate must say so.
+    assert manifest["status"] == manifest["decision"] == "inconclusive", manifest["reasons"]
+    assert manifest["eval_metrics"]["items"] == 2 and len(manifest["eval_metrics"]["judgements"]) == 2
+    assert "fewer than the 12 needed" in manifest["reasons"][-1]
     metrics = manifest["train_metrics"]
     assert metrics["steps"] == 6 and metrics["pairs"] == 6
     assert metrics["rewards/margins"] > 0, metrics  # DPO's implicit reward margin on the training pairs
