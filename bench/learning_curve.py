@@ -73,11 +73,11 @@ def main() -> None:
     rows_path = run_dir.root / "learning_curve.jsonl"  # one line per round measured: the resumable record
     measured = [json.loads(l) for l in rows_path.open()] if rows_path.exists() else []
     base = Policy(id="base", base_model=config.run.writer.model)
-    drafted: dict = {}  # the base's held-out drafts, drafted once
+    drafted: dict = {}  # held-out drafts per writer, drafted once: the gate's and ours are the same
 
     while len(measured) < args.rounds:
         started = time.perf_counter()
-        manifest = run_round(config_path, run_dir, log=log)
+        manifest = run_round(config_path, run_dir, log=log, drafted=drafted)
         seconds = time.perf_counter() - started
         if manifest.adapter is None and manifest.model is None:
             log(f"{manifest.round_id} trained nothing ({manifest.decision}); stopping")

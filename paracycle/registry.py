@@ -134,6 +134,9 @@ class RoundRegistry:
         """Trajectories that a finished round already trained on (abandoned rounds consume none)."""
         return {t for r in self.rounds() if r.status in TRAINED for t in r.threads_used}
 
+    def trained_rounds(self) -> int:
+        return sum(1 for r in self.rounds() if r.status in TRAINED)
+
     def times_sampled(self, policy: Policy) -> int:
         """Finished rounds that collected with this writer: the next collection numbers its
         samples after theirs, so a writer sampled again gets new seeds."""

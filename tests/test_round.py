@@ -211,3 +211,27 @@ def test_judge_that_always_says_a_produces_ties_not_a_winner():
     broken = ScriptedEngine(reviews=["not json", json.dumps({"reason": "r", "better": "A"})])
     [j] = judge_pairs(broken, [(structure, 0, a, b)])
     assert j.candidate_first == "failed" and j.outcome == "tie"
+
+
+def test_per_round_collection_walks_the_corpus_in_mixed_slices(tmp_path, monkeypatch):
+    from paracycle.loading import structure_files
+    from paracycle.registry import RoundRegistry
+    from paracycle.training.round import RoundConfig, _Round
+
+    structures = [(str(p), load_structure(p)) for p in structure_files([EXAMPLES / "corpus" / "train"])][:10]
+    config = RoundConfig(structures=["train"], holdout=["heldout"], collect={"per_round": 4})
+    store = RunDir(tmp_path).open_store()
+    try:
+        r = _Round(config, structures, [], RunDir(tmp_path), store, print, None)
+        slices = []
+        for trained in range(3):
+            monkeypatch.setattr(RoundRegistry, "trained_rounds", lambda self, n=trained: n)
+            slices.append([source for source, _ in r._collect_slice()])
+    finally:
+        store.close()
+    assert [len(s) for s in slices] == [4, 4, 4]
+    assert not set(slices[0]) & set(slices[1])  # the next slice, not the same one again
+    assert set(slices[0]) | set(slices[1]) | set(slices[2]) == {s for s, _ in structures}  # wraps around
+    assert slices[0] != sorted(source for source, _ in structures)[:4]  # shuffled, not file order
+    config.collect.per_round = None
+    assert len(_Round(config, structures, [], RunDir(tmp_path), None, print, None)._collect_slice()) == 10

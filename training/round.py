@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,11 @@ class CollectSettings(Strict):
     samples: int = Field(default=4, ge=0, description="cycles per training structure (0: use what is stored)")
     concurrency: int = Field(default=8, ge=1)
     max_revisions: int | None = Field(default=None, ge=0, description="None: run.cycle.max_revisions")
+    per_round: int | None = Field(
+        default=None, ge=1,
+        description="collect on this many training structures per round, the next slice each round "
+                    "(a corpus too large to sample whole on a small machine); None: all of them",
+    )
 
 
 class RoundConfig(Strict):
@@ -119,21 +125,25 @@ def round_lock(run_dir: RunDir) -> Iterator[None]:
 # -- one round ------------------------------------------------------------------------------
 
 
-def run_round(config_path: Path, run_dir: RunDir, log: Log = print, console=None) -> RoundManifest:
+def run_round(config_path: Path, run_dir: RunDir, log: Log = print, console=None, drafted: dict | None = None) -> RoundManifest:
+    """`drafted`: held-out drafts kept across rounds by a caller that compares the same writers
+    again (bench/learning_curve.py); see `compare_policies`."""
     config, train_structures, holdout = load_round_config(config_path)
     # Absolute: the adapter path a promoted round leaves must mean the same from any directory.
     run_dir = run_dir.resolved()
     with round_lock(run_dir):
         store = run_dir.open_store()
         try:
-            return _Round(config, train_structures, holdout, run_dir, store, log, console).run()
+            return _Round(config, train_structures, holdout, run_dir, store, log, console, drafted).run()
         finally:
             store.close()
 
 
 class _Round:
-    def __init__(self, config: RoundConfig, train_structures, holdout, run_dir: RunDir, store, log: Log, console):
+    def __init__(self, config: RoundConfig, train_structures, holdout, run_dir: RunDir, store, log: Log, console,
+                 drafted: dict | None = None):
         self.config, self.train_structures, self.holdout = config, train_structures, holdout
+        self.drafted = drafted
         self.run_dir = run_dir
         self.store, self.log, self.console = store, log, console  # console: progress bars
         self.registry = RoundRegistry(store)
@@ -179,7 +189,7 @@ class _Round:
         run = self._run_config(m.parent)
         first = c.samples * self.registry.times_sampled(m.parent)
         tag = writer_tag(run.writer, base_model=m.base_model)
-        jobs = plan_jobs(self.train_structures, c.samples, tag=tag, first=first)
+        jobs = plan_jobs(self._collect_slice(), c.samples, tag=tag, first=first)
         m.threads_collected = [j.thread_id for j in jobs]
         result = collect(
             run, jobs, self.run_dir, self.store,
@@ -191,6 +201,19 @@ class _Round:
             self.log(f"collect: {line}")
         m.status = "collected"
         self.registry.record(m)
+
+    def _collect_slice(self) -> list[tuple[str, ArgumentStructure]]:
+        """All training structures, or (`collect.per_round`) the slice after the one the
+        previous trained round took, wrapping around the corpus. The corpus is shuffled once
+        by the round seed first, so a slice mixes fields rather than taking one directory."""
+        n = self.config.collect.per_round
+        structures = self.train_structures
+        if n is None or n >= len(structures):
+            return structures
+        structures = sorted(structures, key=lambda item: item[1].content_hash())  # file order must not matter
+        random.Random(self.config.seed).shuffle(structures)
+        start = (self.registry.trained_rounds() * n) % len(structures)
+        return [structures[(start + i) % len(structures)] for i in range(n)]
 
     def _pairs(self, m: RoundManifest) -> bool:
         # Only the config's own structures: cycles run by hand in the same run directory, or
@@ -237,7 +260,7 @@ class _Round:
         self.log(f"evaluate: {m.round_id} vs {m.parent.id} on {len(self.holdout)} held-out structures x {g.samples}")
         metrics = compare_policies(
             self.config.run, candidate, m.parent, self.holdout, g, self.config.seed, self.config.pairs.weights,
-            log=self.log,
+            log=self.log, drafted=self.drafted,
         )
         m.eval_metrics = metrics
         m.status = "evaluated"
