@@ -158,3 +158,33 @@ def test_a_store_the_user_must_fix_stops_the_schedule(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="missing"):
         round_mod.schedule(round_config(tmp_path), RunDir(tmp_path / "runs"), every_s=60, min_new_pairs=1, max_checks=3,
                            log=lambda *a: None, sleep=lambda s: None)
+
+
+def test_eval_names_a_round_by_id_and_gets_its_checked_weights(tmp_path):
+    from paracycle.errors import InputError
+    from paracycle.fsutil import tree_digest
+    from paracycle.resolve import resolve_policy
+    from paracycle.rundir import RunDir
+
+    runs = RunDir(tmp_path / "runs")
+    adapter = tmp_path / "runs" / "rounds" / "round-0001" / "round-0001-lora"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    store = runs.open_store()
+    registry = RoundRegistry(store)
+    for round_id, status, weights in (("round-0001", "inconclusive", str(adapter)), ("round-0002", "skipped", None)):
+        registry.record(RoundManifest(
+            round_id=round_id, status=status, parent=Policy(id="base", base_model="embedded"), base_model="embedded",
+            seed=0, config={}, adapter=weights, weights_digest=tree_digest(adapter) if weights else None,
+        ))
+    store.close()
+    # Any trained round can be evaluated, promoted or not.
+    policy = resolve_policy("round-0001", "embedded", runs, "--writer")
+    assert policy.id == "round-0001" and policy.adapter == str(adapter) and policy.model is None
+    assert resolve_policy("base", "embedded", runs, "--against").is_base
+    assert resolve_policy(str(adapter), "embedded", runs, "--writer").adapter == str(adapter.resolve())
+    with pytest.raises(InputError, match="round-0002 has no trained weights"):
+        resolve_policy("round-0002", "embedded", runs, "--writer")
+    (adapter / "adapter_config.json").write_text('{"changed": true}')
+    with pytest.raises(StoreError, match="changed after it was promoted"):
+        resolve_policy("round-0001", "embedded", runs, "--writer")
