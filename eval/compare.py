@@ -34,7 +34,7 @@ from paracycle.config import RunConfig
 from paracycle.engines.base import Engine
 from paracycle.eval.judge import judge_pairs
 from paracycle.eval.reward import RewardWeights, score_draft
-from paracycle.eval.structural import check_structure_draft, word_count
+from paracycle.eval.structural import check_structure_draft
 from paracycle.metrics import GateCheck, GateMetrics, Interval, MetricComparison, WinRate, WriterMetrics
 from paracycle.models import load_engine
 from paracycle.registry import Policy
@@ -103,7 +103,7 @@ def score_all(drafts, cycle: CycleConfiguration, weights: RewardWeights) -> list
             closure=check.closure_rate,
             unsupported=len(check.unsupported_claims),
             role_order=len(check.role_order_violations),
-            words=word_count(draft.abstract) + sum(word_count(p.text) for p in draft.introduction),
+            words=check.length.abstract_words + check.length.introduction_words,  # counted by the check
         ))
     return out
 
