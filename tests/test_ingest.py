@@ -180,9 +180,12 @@ def test_cli_says_in_one_line_when_arxiv_is_down(tmp_path):
 
 
 @pytest.mark.slow
-def test_ingested_paper_runs_through_cycle_review_and_pairs(arxiv_server, tmp_path):
+def test_ingested_paper_runs_through_cycle_check_and_pairs(arxiv_server, tmp_path):
     """The acceptance path on the embedded model: the ingested YAML and Markdown are used by
-    `cycle` and `review` unchanged, and the anchor yields human_anchor pairs."""
+    `cycle` and by the claim ledger (`check`, the code `review` reads papers with) unchanged,
+    and the anchor is compared with the cycle's draft as a human_anchor pair. The cycle skips
+    the model review (`cycle.review: structural`): model reviews are tested elsewhere, and
+    here they only cost minutes."""
     out, runs = tmp_path / "ingest", tmp_path / "runs"
     env = {"PARACYCLE_ARXIV_API_URL": arxiv_server.api_url, "PARACYCLE_ARXIV_SOURCE_URL": arxiv_server.source_url}
     ingest = run_cli("ingest", "arxiv", "--id", "2405.00001", "--out", str(out), "--delay", "0",
@@ -191,13 +194,14 @@ def test_ingested_paper_runs_through_cycle_review_and_pairs(arxiv_server, tmp_pa
     structure = load_structure(out / "2405.00001.yaml")
     assert structure.anchor is not None and structure.evidence
 
+    config = tmp_path / "structural.yaml"
+    config.write_text("cycle: {review: structural}\n")
     cycle = run_cli("cycle", str(out / "2405.00001.yaml"), "--max-revisions", "0", "--seed", "0",
-                    "--engine", "transformers", "--runs-dir", str(runs))
+                    "--engine", "transformers", "--runs-dir", str(runs), "--config", str(config))
     assert cycle.returncode == 0, cycle.stderr[-3000:]
-    review = run_cli("review", str(out / "2405.00001.md"), "--structure", str(out / "2405.00001.yaml"),
-                     "--engine", "transformers", "--seed", "0", "--json")
-    assert review.returncode == 0, review.stderr[-3000:]
-    assert json.loads(review.stdout)["draft"]["introduction"][0]["text"] == structure.anchor.introduction[0]
+    check = run_cli("check", str(out / "2405.00001.md"), "--structure", str(out / "2405.00001.yaml"), "--json")
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert json.loads(check.stdout)["draft"]["introduction"][0]["text"] == structure.anchor.introduction[0]
 
     # The anchor is compared with the cycle's draft whatever the sample says; whether it wins by
     # the margin depends on what the model drafted (batch padding changes the sample between
