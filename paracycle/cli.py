@@ -22,18 +22,20 @@ from rich.console import Console
 from rich.table import Table
 
 from paracycle import lifeline
-from paracycle.config import check_directory, check_thread_id, load_config
+from paracycle.config import check_directory, check_output_file, check_thread_id, load_config
 from paracycle.engines.base import EngineError, PromptTooLong
 from paracycle.errors import InputError
 from paracycle.eval.ledger import FAILURES, Ledger, check_paper, failed_on
 from paracycle.eval.structural import open_commitments
 from paracycle.fsutil import write_atomic
+from paracycle.html_view import draft_page, thread_page, write_page
 from paracycle.loading import load_structure, structure_files
 from paracycle.options import (
     AdapterOpt,
     BaseUrlOpt,
     ConfigOpt,
     EngineOpt,
+    HtmlOpt,
     JsonOpt,
     ModelOpt,
     RevisionsOpt,
@@ -129,6 +131,7 @@ def cycle(
     config: ConfigOpt = None,
     seed: SeedOpt = None,
     as_json: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Write and revise the abstract and introduction for an argument structure."""
     from paracycle.jobs import new_thread_id, run_thread  # langgraph, torch: off the start-up path
@@ -142,6 +145,7 @@ def cycle(
     thread = check_thread_id(thread_id) if thread_id else new_thread_id(structure)
     if out_dir is not None:  # refused now, not after the whole cycle has run
         check_directory(out_dir, "--out")
+    check_output_file(html, "--html")
     destination = out_dir or run_dir.cycle(thread)
     store = run_dir.open_store()
     try:
@@ -158,6 +162,8 @@ def cycle(
     write_atomic(destination / "trajectory.json", trajectory.model_dump_json(indent=2))
     if trajectory.final_draft is not None:
         write_atomic(destination / "final.md", trajectory.final_draft.to_markdown(structure.title))
+    if html is not None:
+        write_page(html, thread_page(trajectory))
     if as_json:
         print_json(trajectory.model_dump_json(indent=2))
         return
@@ -178,17 +184,22 @@ def review(
         "--second-opinion", help="also ask the reviewer whether the evidence entails each borderline claim (meant for a served reviewer)"
     )] = False,
     as_json: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Review an existing abstract + introduction: roles, commitments, weaknesses, scores."""
     from paracycle.jobs import review_paper  # langgraph, torch: off the start-up path
 
     paper = load_paper(paper_file)
     structure = load_structure(structure_file) if structure_file else None
+    check_output_file(html, "--html")
     run = resolve_run_config(config, Overrides(engine=engine, model=model, base_url=base_url, seed=seed), log=err.log)
     if second_opinion:
         run.cycle.reviewer.second_opinion = True
     r = review_paper(paper, structure, run, err)
     review = r.outcome.review
+    if html is not None:
+        write_page(html, draft_page(r.title, f"review of {paper_file}", r.draft, r.check, structure, r.evidence,
+                                    review, r.outcome.error))
     if as_json:
         print_json(json.dumps({
             "review": review.model_dump(mode="json") if review else None,
@@ -211,12 +222,18 @@ def check(
         Optional[list[FailOn]], typer.Option("--fail-on", help="exit 3 when the check finds this; repeat for several")
     ] = None,
     as_json: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """The claim ledger, no model: every claim sentence with its verdict, then closure,
     dropped contributions, role order and length. Exit 3 when --fail-on finds what it names."""
     paper = load_paper(paper_file)
     structure = load_structure(structure_file) if structure_file else None
+    check_output_file(html, "--html")
     ledger = check_paper(paper, structure, load_config(config).cycle.lengths)
+    if html is not None:
+        write_page(html, draft_page(paper.title, f"claim ledger of {paper_file}, checked against "
+                                    f"{_checked_against(ledger, structure_file)}", ledger.draft, ledger.check,
+                                    structure, ledger.evidence))
     asked = {f.value for f in fail_on or []}
     names = [f for f in FAILURES if f in asked]  # each once, in the order they are reported
     failed = failed_on(ledger.check, names)
@@ -508,18 +525,24 @@ def show(
     thread_id: Annotated[str, typer.Argument(help="thread to show")],
     runs: RunsOpt = DEFAULT_RUNS,
     as_json: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Show a stored trajectory (finished or not) and the failures recorded for it."""
     check_thread_id(thread_id)
+    check_output_file(html, "--html")
     store = RunDir(runs).existing_store("paracycle cycle")
     try:
         trajectory, failures = store.load(thread_id), store.failures(thread_id)
     finally:
         store.close()
+    if html is not None:
+        write_page(html, thread_page(trajectory))
     if as_json:
         print_json(trajectory.model_dump_json(indent=2))
         return
     print_cycle_summary(out, trajectory)
+    if html is not None:
+        _say(out, f"wrote {html}")
     for _, at, error in failures:
         _say(out, f"failed at {at}: {error}")
 

@@ -89,6 +89,17 @@ def check_directory(path: Path, source: str) -> None:
         raise InputError(source, problem if part == path else f"{path} cannot be created: {problem}")
 
 
+def check_output_file(path: Path | None, source: str) -> None:
+    """An InputError from `source` unless `path` (if given) can be written as a file: checked
+    before any work, so an hour of generation is not lost to a typo."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(source, f"{path} is a directory, not a file")
+    if not path.parent.is_dir():
+        raise InputError(source, f"{path.parent} is not a directory")
+
+
 def check_thread_id(thread_id: str) -> str:
     """Thread ids name directories under the run directory: no separators, no '..'."""
     if not _THREAD_ID.match(thread_id) or ".." in thread_id:

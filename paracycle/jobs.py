@@ -37,7 +37,7 @@ from paracycle.progress import DraftProgress, StageProgress
 from paracycle.registry import Policy
 from paracycle.resolve import Overrides, apply_overrides, resolve_policy
 from paracycle.rundir import RunDir
-from paracycle.schemas import ArgumentStructure, Draft, StructuralCheck, Trajectory
+from paracycle.schemas import ArgumentStructure, Draft, Evidence, StructuralCheck, Trajectory
 from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import PairsManifest, write_dataset
 from paracycle.training.pairs import PairSettings, build_pairs
@@ -96,6 +96,7 @@ class PaperReview:
     draft: Draft
     check: StructuralCheck
     outcome: ReviewOutcome
+    evidence: list[Evidence]
 
 
 def review_paper(paper: Paper, structure: ArgumentStructure | None, run: RunConfig, console: Console) -> PaperReview:
@@ -122,7 +123,7 @@ def review_paper(paper: Paper, structure: ArgumentStructure | None, run: RunConf
                 check = agent.second_opinion(check, evidence, claims, on_tokens=progress.on_tokens).check
     finally:
         reviewer.close()
-    return PaperReview(paper.title, draft, check, outcome)
+    return PaperReview(paper.title, draft, check, outcome, evidence)
 
 
 # -- pairs ----------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ RoundConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="round 
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="sampling seed for reproducible runs")]
 RevisionsOpt = Annotated[Optional[int], typer.Option(min=0, help="revisions after the first draft")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a summary")]
+HtmlOpt = Annotated[Optional[Path], typer.Option("--html", metavar="FILE", help="also write a self-contained HTML view (ledger, diffs, highlighted claims) to FILE")]
 RunsOpt = Annotated[
     Path,
     typer.Option("--runs-dir", envvar=RUNS_ENV, show_envvar=True, callback=checked_runs_dir, help="run directory"),
