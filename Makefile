@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.paracycle-installed
 VSTAMP := $(VENV)/.paracycle-vllm-installed
 
-.PHONY: install install-vllm demo test test-fast bench clean
+.PHONY: install install-vllm browser demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -39,8 +39,16 @@ $(VSTAMP): $(STAMP)
 demo: install
 	$(BIN)/paracycle cycle examples/sparse-retrieval.yaml --max-revisions 1 --seed 0 --runs-dir runs/demo --engine transformers
 
+# Debian's chromium for the HTML views' browser tests, where it is missing and apt-get can
+# install it (root, or sudo without a password); otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo -n apt-get"; fi; \
+	  ($$APT update -qq && $$APT install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser tests will be skipped" >&2; }
+
 # The vLLM tests run for real: a missing vllm is a failure here, not a skip.
-test: install install-vllm
+test: install install-vllm browser
 	PARACYCLE_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -ra --durations=25
 
 bench: install install-vllm
@@ -51,4 +59,4 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache test-artifacts

@@ -123,7 +123,7 @@ ROUND = _HEAD + """
 {% if m.eval_metrics and m.eval_metrics.checks %}
 <p class="sub">{{ m.eval_metrics.items }} paired items (held-out structure x seed); candidate - current.</p>
 <table><tr><th>check</th><th>result</th><th>detail</th></tr>
-{% for c in m.eval_metrics.checks %}<tr><td>{{ c.name }}</td><td class="{{ c.result }}">{{ c.result }}</td><td>{{ c.detail }}</td></tr>{% endfor %}
+{% for c in m.eval_metrics.checks %}<tr><td>{{ c.name }}</td><td class="{{ c.outcome }}">{{ c.outcome }}</td><td>{{ c.text }}</td></tr>{% endfor %}
 </table>
 <table><tr>{% for h in comparison_header %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for row in comparison_rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
@@ -161,3 +161,9 @@ def _environment():
 
 def render(name: str, **values) -> str:
     return _environment().from_string(TEMPLATES[name]).render(css=CSS, **values)
+
+
+def inline_svg(svg: str) -> str:
+    """matplotlib's SVG file as an element for an HTML body: the XML prolog and the DOCTYPE
+    (which names a DTD by URL) dropped."""
+    return svg[svg.index("<svg"):]

@@ -68,6 +68,10 @@ def test_round_promotes_and_the_promoted_adapter_is_used_next(tiny_model, tmp_pa
     assert held not in {json.loads(l)["structure_hash"] for l in (Path(manifest["dataset"]) / "pairs.jsonl").open()}
     round_dir = runs / "rounds" / "round-0001"
     assert (round_dir / "report.md").is_file() and (round_dir / "rounds.png").is_file()
+    assert "<svg" in (round_dir / "report.html").read_text()
+    # TRL's log history is kept: one entry per step, with the loss and the reward margin
+    history = json.loads((round_dir / "train_history.json").read_text())
+    assert [h["step"] for h in history] == [1.0, 2.0] and all("loss" in h and "rewards/margins" in h for h in history)
     assert Path(manifest["adapter"]).name == "round-0001-lora"
     [listed] = rounds(runs)
     assert listed["round_id"] == "round-0001" and listed["status"] == "promoted"

@@ -76,6 +76,9 @@ class TrainResult(Strict):
     out: str
     reference: str
     metrics: dict[str, float]
+    # TRL's log history, one entry per logged step (loss, rewards/margins, rewards/accuracies,
+    # ...): the training curve the round's report draws.
+    history: list[dict[str, float]] = Field(default_factory=list)
 
 
 def reference_description(job: TrainJob) -> str:
@@ -167,7 +170,19 @@ def train(job: TrainJob, log=print) -> TrainResult:
             metrics[name] = float(value)
     if "rewards/chosen" in metrics:
         metrics["logp_shift"] = abs(metrics["rewards/chosen"]) / s.beta
-    return TrainResult(out=str(out), reference=reference_description(job), metrics=metrics)
+    return TrainResult(out=str(out), reference=reference_description(job), metrics=metrics,
+                       history=training_history(trainer.state.log_history))
+
+
+def training_history(log_history: list[dict]) -> list[dict[str, float]]:
+    """The per-step training entries (those with a loss and a step), numbers only; the
+    summary entry TRL appends at the end and the evaluation entry are left out."""
+    out = []
+    for entry in log_history:
+        if "loss" not in entry or "step" not in entry:
+            continue
+        out.append({k: float(v) for k, v in entry.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return out
 
 
 def _policy_and_reference(job: TrainJob):

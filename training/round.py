@@ -17,6 +17,7 @@ are recorded with their digest, so a promoted writer is the same directory from 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import random
 import re
@@ -32,7 +33,7 @@ from paracycle.collect import collect, plan_jobs, writer_tag
 from paracycle.config import RunConfig
 from paracycle.errors import InputError
 from paracycle.eval.compare import GateSettings, compare_policies, reasons
-from paracycle.fsutil import tree_digest
+from paracycle.fsutil import tree_digest, write_atomic
 from paracycle.loading import load_model, load_structure, structure_files
 from paracycle.models import resolve_model
 from paracycle.registry import Policy, RoundManifest, RoundRegistry
@@ -42,7 +43,7 @@ from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import write_dataset
 from paracycle.training.dpo import TrainJob, TrainSettings, reference_description, train_with_launcher
 from paracycle.training.pairs import PairSettings, build_pairs
-from paracycle.training.round_report import write_round_report
+from paracycle.training.round_report import TRAIN_HISTORY, write_round_report
 
 Log = Callable[[str], None]
 
@@ -245,6 +246,7 @@ class _Round:
         m.reference = reference_description(job)
         result = train_with_launcher(job, self.dir / "train-job.json", log=self.log)
         m.train_metrics = result.metrics
+        write_atomic(self.dir / TRAIN_HISTORY, json.dumps(result.history, indent=1))
         weights = Path(result.out).resolve()
         if s.mode == "lora":
             m.adapter = str(weights)

@@ -10,6 +10,7 @@ tall, so noise does not fill the panel.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from paracycle.report import COMPARISON_HEADER, comparison_rows
 Metric = Callable[[GateMetrics], "tuple[float, float | None, float | None] | None"]
 
 EVAL_ROWS = ("reward", "closure", "unsupported", "role_order", "words", "drafts")
+TRAIN_HISTORY = "train_history.json"  # TRL's per-step log, in the round directory
 
 
 # --------------------------------------------------------------------------------------
@@ -150,7 +152,8 @@ def _span(ax, floor: float) -> None:
         ax.set_ylim(centre - floor / 2, centre + floor / 2)
 
 
-def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> None:
+def _plot(path, manifest: RoundManifest, rounds: list[RoundManifest], fmt: str = "png") -> None:
+    """The rounds figure, into `path` (a file name or a binary file object) as PNG or SVG."""
     import matplotlib  # off the start-up path: only a round draws
 
     matplotlib.use("Agg")  # headless: training runs on servers with no display
@@ -178,7 +181,7 @@ def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> N
     fig.suptitle("rounds so far: paired differences with 95% intervals "
                  "(filled marker = promoted, hollow = rejected / inconclusive)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format=fmt)
     plt.close(fig)  # called once per round in a long-lived process: don't leak figures
 
 
@@ -193,11 +196,21 @@ def _with_latest(manifest: RoundManifest, history: list[RoundManifest]) -> list[
     return rounds if any(r.round_id == manifest.round_id for r in history) else rounds + [manifest]
 
 
+def rounds_svg(manifest: RoundManifest, history: list[RoundManifest]) -> str:
+    """The same figure as `rounds.png`, as inline SVG for `report.html`."""
+    buffer = io.BytesIO()
+    _plot(buffer, manifest, _with_latest(manifest, history), fmt="svg")
+    return buffer.getvalue().decode()
+
+
 def write_round_report(round_dir: Path, manifest: RoundManifest, history: list[RoundManifest]) -> tuple[Path, Path]:
-    """Write `report.md` and `rounds.png` into round_dir; returns both paths."""
+    """Write `report.md`, `rounds.png` and `report.html` into round_dir; returns the first two."""
+    from paracycle.training.round_html import write_round_html  # jinja2: only a finished round renders
+
     round_dir = Path(round_dir)
     round_dir.mkdir(parents=True, exist_ok=True)
     report_path, png_path = round_dir / "report.md", round_dir / "rounds.png"
     _plot(png_path, manifest, _with_latest(manifest, history))
     report_path.write_text(_markdown(manifest, png_path.name))
+    write_round_html(round_dir, manifest, rounds_svg(manifest, history))
     return report_path, png_path
