@@ -84,3 +84,44 @@ def add_to_intro(paper: str, sentence: str, paragraph: int = 1) -> str:
     prose = [i for i, block in enumerate(blocks) if not block.startswith("<!--")]
     blocks[prose[paragraph]] = blocks[prose[paragraph]].rstrip() + " " + sentence
     return f"{head}## Introduction\n\n" + "\n\n".join(blocks) + "\n\n## " + rest
+
+
+# -- the browser (Debian's chromium through Playwright) ---------------------------------------
+
+ARTIFACTS = Path(os.environ.get("PARACYCLE_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("PARACYCLE_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is not installed (make test installs Debian's package where apt-get can)")
+        pytest.skip("SKIPPED LOUDLY: no chromium on this machine; `apt-get install chromium` to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def open_page(browser, path: Path, shot: str):
+    """The page at file://path, every other request refused and recorded, a screenshot taken."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests, dialogs = [], []
+    url = path.resolve().as_uri()
+
+    def route(r):
+        if r.request.url == url:
+            r.continue_()
+        else:
+            requests.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(url)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
+    return page, requests, dialogs

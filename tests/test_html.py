@@ -3,19 +3,19 @@
 What is asserted is what a person would see: the highlighted unsupported sentence is on
 screen, the diff shows the words a revision changed, the ledger names the claims and their
 evidence, a `<script>` in a paper is shown as text, and no request leaves the page. The
-screenshots are kept in test-artifacts/ (PARACYCLE_ARTIFACTS overrides)."""
+screenshots are kept in test-artifacts/ (PARACYCLE_ARTIFACTS overrides). The `browser`
+fixture is in conftest.py; test_real_model.py opens pages made from the embedded model's
+own cycle and review."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from fakes import ScriptedEngine, VariedEngine, review_json
 
-from conftest import EXAMPLES, ROOT, add_to_intro, run_cli
+from conftest import EXAMPLES, add_to_intro, open_page, run_cli
 from paracycle.agents.reviewer import Reviewer
 from paracycle.agents.writer import Writer
 from paracycle.collect import Collector, plan_jobs
@@ -31,7 +31,6 @@ from paracycle.training.dpo import training_history
 from paracycle.training.pairs import PairSettings, build_pairs
 from paracycle.training.round_report import TRAIN_HISTORY, write_round_report
 
-ARTIFACTS = Path(os.environ.get("PARACYCLE_ARTIFACTS", ROOT / "test-artifacts"))
 OVERCLAIM = "It is 97% faster than every index ever built."
 
 
@@ -53,42 +52,6 @@ def test_highlight_marks_each_sentence_once_whatever_the_spacing():
 
 
 # -- the browser ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("PARACYCLE_REQUIRE_CHROMIUM"):
-            pytest.fail("chromium is not installed (make test installs Debian's package where apt-get can)")
-        pytest.skip("SKIPPED LOUDLY: no chromium on this machine; `apt-get install chromium` to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def open_page(browser, path: Path, shot: str):
-    """The page at file://path, every other request refused and recorded, a screenshot taken."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    requests, dialogs = [], []
-    url = path.resolve().as_uri()
-
-    def route(r):
-        if r.request.url == url:
-            r.continue_()
-        else:
-            requests.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(url)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
-    return page, requests, dialogs
 
 
 class Overclaiming(ScriptedEngine):

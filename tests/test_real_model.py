@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import EXAMPLES, PARACYCLE, ROOT, add_to_intro, run_cli
+from conftest import EXAMPLES, PARACYCLE, ROOT, add_to_intro, open_page, run_cli
 
 from paracycle.schemas import Trajectory
 from paracycle.text import content_words
@@ -31,12 +31,14 @@ def _stored_steps(db_path, thread):
         db.close()
 
 
-def test_full_cycle_killed_mid_way_resumes_where_it_stopped(tmp_path, embedded_checkpoint):
+@pytest.fixture(scope="module")
+def demo_cycle(tmp_path_factory, embedded_checkpoint):
     """`make demo`'s cycle, killed with SIGKILL during its first review, then resumed to the end.
 
     No revision (`--max-revisions 0`): the stricter claim check of issue 13 sends the embedded
     model's first draft to a revision more often, which doubled this test (125 s -> 314 s) and
     adds nothing to what it checks; revising is tested in test_graph.py."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     out, runs = tmp_path / "out", tmp_path / "runs"
     args = ["cycle", str(EXAMPLES / "sparse-retrieval.yaml"), "--max-revisions", "0", "--seed", "0",
             "--runs-dir", str(runs), "--out", str(out), "--thread-id", "full", "--engine", "transformers"]
@@ -53,7 +55,13 @@ def test_full_cycle_killed_mid_way_resumes_where_it_stopped(tmp_path, embedded_c
     before = _stored_steps(store_db, "full")
     assert [i for i, _ in before] == [0]  # killed mid-way: a draft, no review
 
-    result = run_cli(*args)
+    return before, run_cli(*args), out, runs
+
+
+def test_full_cycle_killed_mid_way_resumes_where_it_stopped(demo_cycle):
+    """The demo cycle (above) killed during its first review and resumed: what it left."""
+    before, result, out, runs = demo_cycle
+    store_db = runs / "trajectories.sqlite"
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming" in result.stderr
     t = Trajectory.model_validate_json((out / "trajectory.json").read_text())
@@ -81,15 +89,42 @@ def test_full_cycle_killed_mid_way_resumes_where_it_stopped(tmp_path, embedded_c
     assert "scores per revision" in result.stdout and "final draft" in result.stdout
 
 
+def test_demo_thread_as_html_in_a_browser(demo_cycle, browser, tmp_path):
+    """The demo cycle's thread, rendered by `show --html` and opened offline: the ledger,
+    every paragraph with its role, the check's highlights and the generation facts."""
+    _, _, out, runs = demo_cycle
+    t = Trajectory.model_validate_json((out / "trajectory.json").read_text())
+    html = tmp_path / "demo.html"
+    shown = run_cli("show", "full", "--runs-dir", str(runs), "--html", str(html))
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    page, requests, dialogs = open_page(browser, html, "demo-thread")
+    assert page.locator("h1").inner_text() == t.structure.title
+    for claim in t.structure.claims:
+        assert page.locator(f"#claim-{claim.id}").is_visible()
+    for p in t.steps[0].draft.introduction:
+        assert page.locator(f"#r0-{p.id} .label").inner_text().lower() == f"{p.id} · {p.role}"
+    check = t.steps[1].structural_check
+    marks = page.locator("mark")
+    assert marks.count() >= 1 if check.commitments or check.unsupported_claims else marks.count() == 0
+    for u in check.unsupported_claims:  # each unsupported sentence is on screen, marked as such
+        assert page.locator("mark.unsupported", has_text=u.sentence.split()[0]).first.is_visible()
+    rows = page.locator("tr", has_text=MODEL_ID)
+    assert rows.count() == sum(len(s.generations) for s in t.steps)
+    assert requests == [] and dialogs == []
+    page.close()
+
+
 def test_review_of_an_existing_paper(tmp_path, embedded_checkpoint):
     paper = (EXAMPLES / "paper.md").read_text()
     sentence = "We also cut error by 40% on a benchmark the evidence never mentions."
     edited = tmp_path / "paper.md"
     edited.write_text(add_to_intro(paper, sentence))
-    result = run_cli("review", str(edited), "--json", "--seed", "0", "--engine", "transformers")
+    html = tmp_path / "review.html"
+    result = run_cli("review", str(edited), "--json", "--seed", "0", "--engine", "transformers", "--html", str(html))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert [u["sentence"] for u in report["structural_check"]["unsupported_claims"]] == [sentence]
+    assert html.read_text().count('<mark class="unsupported"') == 1
     assert (report["review"] is None) == (report["review_error"] is not None)
     if report["review"] is not None:
         ids = {p["id"] for p in report["draft"]["introduction"]}
