@@ -18,6 +18,7 @@ ENV = "PARACYCLE_RUNS"  # the run directory when --runs-dir is not given
 STORE = "trajectories.sqlite"
 CHECKPOINTS = "checkpoints.sqlite"
 ROUND_LOCK = "round.lock"
+TRAIN_HISTORY = "train_history.json"  # TRL's per-step log, in a round's directory
 
 
 @dataclass(frozen=True)

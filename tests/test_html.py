@@ -29,7 +29,8 @@ from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import write_dataset
 from paracycle.training.dpo import training_history
 from paracycle.training.pairs import PairSettings, build_pairs
-from paracycle.training.round_report import TRAIN_HISTORY, write_round_report
+from paracycle.rundir import TRAIN_HISTORY
+from paracycle.training.round_report import write_round_report
 
 OVERCLAIM = "It is 97% faster than every index ever built."
 

@@ -37,13 +37,13 @@ from paracycle.fsutil import tree_digest, write_atomic
 from paracycle.loading import load_model, load_structure, structure_files
 from paracycle.models import resolve_model
 from paracycle.registry import Policy, RoundManifest, RoundRegistry
-from paracycle.rundir import RunDir
+from paracycle.rundir import TRAIN_HISTORY, RunDir
 from paracycle.schemas import ArgumentStructure, Strict
 from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import write_dataset
 from paracycle.training.dpo import TrainJob, TrainSettings, reference_description, train_with_launcher
 from paracycle.training.pairs import PairSettings, build_pairs
-from paracycle.training.round_report import TRAIN_HISTORY, write_round_report
+from paracycle.training.round_report import write_round_report
 
 Log = Callable[[str], None]
 

@@ -19,6 +19,7 @@ from paracycle.fsutil import write_atomic
 from paracycle.html_templates import inline_svg, render
 from paracycle.registry import RoundManifest
 from paracycle.report import COMPARISON_HEADER, comparison_rows
+from paracycle.rundir import TRAIN_HISTORY
 
 EXAMPLES_PER_SOURCE = 2
 TRAIN_SERIES = (("loss", "loss"), ("rewards/margins", "reward margin (chosen - rejected)"),
@@ -104,8 +105,6 @@ def training_svg(history: list[dict[str, float]]) -> str | None:
 
 
 def write_round_html(round_dir: Path, manifest: RoundManifest, rounds_svg: str) -> Path:
-    from paracycle.training.round_report import TRAIN_HISTORY
-
     history_file = Path(round_dir) / TRAIN_HISTORY
     history = json.loads(history_file.read_text()) if history_file.exists() else []
     m = manifest

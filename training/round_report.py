@@ -18,11 +18,11 @@ from typing import Any
 from paracycle.metrics import GateMetrics
 from paracycle.registry import RoundManifest
 from paracycle.report import COMPARISON_HEADER, comparison_rows
+from paracycle.training.round_html import write_round_html
 
 Metric = Callable[[GateMetrics], "tuple[float, float | None, float | None] | None"]
 
 EVAL_ROWS = ("reward", "closure", "unsupported", "role_order", "words", "drafts")
-TRAIN_HISTORY = "train_history.json"  # TRL's per-step log, in the round directory
 
 
 # --------------------------------------------------------------------------------------
@@ -205,8 +205,6 @@ def rounds_svg(manifest: RoundManifest, history: list[RoundManifest]) -> str:
 
 def write_round_report(round_dir: Path, manifest: RoundManifest, history: list[RoundManifest]) -> tuple[Path, Path]:
     """Write `report.md`, `rounds.png` and `report.html` into round_dir; returns the first two."""
-    from paracycle.training.round_html import write_round_html  # jinja2: only a finished round renders
-
     round_dir = Path(round_dir)
     round_dir.mkdir(parents=True, exist_ok=True)
     report_path, png_path = round_dir / "report.md", round_dir / "rounds.png"
