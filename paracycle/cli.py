@@ -9,6 +9,7 @@ how to resume.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from paracycle import lifeline
-from paracycle.config import check_directory, check_output_file, check_thread_id, load_config
+from paracycle.config import check_directory, check_output_file, check_thread_id, load_config, parse_shard
 from paracycle.engines.base import EngineError, PromptTooLong
 from paracycle.errors import InputError
 from paracycle.eval.ledger import FAILURES, Ledger, check_paper, failed_on
@@ -60,9 +61,11 @@ app = ResultTyper(
 pairs_app = ResultTyper(no_args_is_help=True, help="Preference pairs from collected trajectories.")
 rounds_app = ResultTyper(no_args_is_help=True, help="The registry of DPO rounds.")
 ingest_app = ResultTyper(no_args_is_help=True, help="Real papers become argument structures with a human anchor.")
+store_app = ResultTyper(no_args_is_help=True, help="The trajectory store: merge the stores of collection shards.")
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(rounds_app, name="rounds")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(store_app, name="store")
 
 # Not a terminal (a pipe, CI's log): rich would assume 80 columns and squeeze the tables.
 out = Console(file=RESULTS, highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 110)
@@ -279,16 +282,21 @@ def collect(
     config: ConfigOpt = None,
     seed: SeedOpt = None,
     wait_for_server: Annotated[float, typer.Option(help="seconds to wait for a server that went down")] = 300.0,
+    shard: Annotated[Optional[str], typer.Option(metavar="I/N", help="run only shard I of N (by thread id); merge the stores with `store merge`")] = None,
 ) -> None:
     """Run K cycles per argument structure, C at once; rerun to resume after a crash."""
     from paracycle import collect as collection  # langgraph, torch: off the start-up path
 
+    part = parse_shard(shard) if shard else None
     structures = [(str(f), load_structure(f)) for f in structure_files(inputs)]  # all valid before anything runs
     run_dir = RunDir(runs)
     run = resolve_run_config(config, Overrides(
         engine=engine, model=model, adapter=adapter, base_url=base_url, seed=seed, max_revisions=max_revisions,
     ), run_dir, err.log)
     jobs = collection.plan_jobs(structures, samples, tag=collection.writer_tag(run.writer))
+    if part is not None:
+        jobs = [j for j in jobs if collection.in_shard(j.thread_id, part)]
+        err.log(f"shard {part[0]}/{part[1]}: {len(jobs)} of the cycles")
     store = run_dir.open_store()
     try:
         result = collection.collect(
@@ -307,6 +315,43 @@ def collect(
         _say(err, line)
     if result.failed:
         err.print("rerun the same command to resume the failed cycles")
+        raise typer.Exit(1)
+
+
+@store_app.command("merge")
+def store_merge(
+    sources: Annotated[list[Path], typer.Argument(metavar="DIR...", help="run directories of collection shards")],
+    runs: RunsOpt = DEFAULT_RUNS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge the finished threads of other run directories' stores into --runs-dir's store
+    (append-only, idempotent: merging the same shard twice adds nothing)."""
+    dest = RunDir(runs)
+    stores = [RunDir(s).existing_store("paracycle collect --shard I/N") for s in sources]  # all exist first
+    try:
+        if any(s.path.resolve() == dest.store_path.resolve() for s in stores):
+            raise InputError(str(dest.store_path), "a store cannot be merged into itself")
+        target = dest.open_store()
+        try:
+            results = {str(source): target.merge_from(s) for source, s in zip(sources, stores)}
+        finally:
+            target.close()
+    finally:
+        for s in stores:
+            s.close()
+    if as_json:
+        print_json(json.dumps({k: dataclasses.asdict(r) for k, r in results.items()}, indent=2))
+    else:
+        for source, r in results.items():
+            _say(out, f"{source}: {len(r.added)} threads added ({sum(r.added.values())} steps), "
+                      f"{len(r.present)} already here, {len(r.conflicts)} conflicts, {len(r.unfinished)} unfinished left")
+            for thread, why in r.conflicts.items():
+                _say(err, f"conflict: {thread}: {why}")
+            if r.unfinished:
+                _say(err, f"{len(r.unfinished)} unfinished threads left in {source}: finish them there, then merge again")
+            if r.rounds_left:
+                _say(err, f"{r.rounds_left} rounds in {source} were not merged (a registry belongs to its run directory)")
+    if any(r.conflicts for r in results.values()):
         raise typer.Exit(1)
 
 

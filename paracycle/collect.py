@@ -16,6 +16,7 @@ goes on.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import threading
@@ -121,6 +122,13 @@ def writer_tag(writer: EngineSpec, base_model: str | None = None) -> str | None:
     if base_model is not None and writer.model != base_model:
         return Path(writer.model).name
     return None
+
+
+def in_shard(thread_id: str, shard: tuple[int, int]) -> bool:
+    """Whether shard (i, n) runs this thread: by a hash of the thread id alone, so every
+    machine given the same inputs agrees on the split without talking to the others."""
+    i, n = shard
+    return int(hashlib.sha256(thread_id.encode()).hexdigest(), 16) % n == i
 
 
 def plan_jobs(

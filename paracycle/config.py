@@ -100,6 +100,14 @@ def check_output_file(path: Path | None, source: str) -> None:
         raise InputError(source, f"{path.parent} is not a directory")
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` (0 <= I < N) as (I, N); anything else is a one-line InputError."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", text)
+    if not match or not int(match[1]) < int(match[2]):
+        raise InputError("--shard", f"{text!r} is not I/N with 0 <= I < N (e.g. 0/2)")
+    return int(match[1]), int(match[2])
+
+
 def check_thread_id(thread_id: str) -> str:
     """Thread ids name directories under the run directory: no separators, no '..'."""
     if not _THREAD_ID.match(thread_id) or ".." in thread_id:

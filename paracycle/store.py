@@ -24,6 +24,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from paracycle.errors import InputError
@@ -128,6 +129,15 @@ INSERT INTO meta SELECT 'schema_version', '{SCHEMA_VERSION}'
 WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version');
 COMMIT;"""
 )
+
+
+@dataclass
+class MergeResult:
+    added: dict[str, int] = field(default_factory=dict)  # thread -> steps added (a new outcome counts 1)
+    present: list[str] = field(default_factory=list)  # already here, identical
+    conflicts: dict[str, str] = field(default_factory=dict)  # thread -> why it was left alone
+    unfinished: list[str] = field(default_factory=list)
+    rounds_left: int = 0
 
 
 class StoreError(InputError):
@@ -332,6 +342,68 @@ class TrajectoryStore:
         """A cycle that stopped on an error it can resume from (a server that went down)."""
         with self._transaction():
             self.db.execute("INSERT INTO failures VALUES (?, ?, ?)", (thread_id, utcnow(), error))
+
+    # -- merging shards ---------------------------------------------------------------------
+
+    @_locked
+    def merge_from(self, other: TrajectoryStore) -> MergeResult:
+        """Copy into this store every finished thread of `other`, row for row (its times kept),
+        one transaction per thread. A thread both hold must agree on every step and on its
+        outcome, or it is a conflict: left as it is here and reported. Merging twice adds
+        nothing the second time. Unfinished threads stay behind (their checkpoints live with
+        the shard that runs them: finish them there first), and so do rounds (a registry is
+        one run directory's history, not something to add up)."""
+        result = MergeResult(rounds_left=len(other.latest_round_manifests()))
+        for thread in other.thread_ids():
+            if not other.is_finished(thread):
+                result.unfinished.append(thread)
+                continue
+            theirs = other.load(thread)
+            try:
+                with self._transaction():
+                    added = self._merge_thread(theirs, other.failures(thread))
+            except StoreError as e:
+                result.conflicts[thread] = e.message
+                continue
+            if added:
+                result.added[thread] = added
+            else:
+                result.present.append(thread)
+        return result
+
+    def _merge_thread(self, t: Trajectory, failures: list[tuple[str, str, str]]) -> int:
+        """Inside a transaction: the rows of `t` this store lacks; returns the steps added."""
+        known = self.structure_hash(t.thread_id)
+        if known is None:
+            self.db.execute(
+                "INSERT INTO trajectories VALUES (?, ?, ?, ?, ?)",
+                (t.thread_id, t.structure_hash, t.structure.model_dump_json(), t.schema_version, t.created_at),
+            )
+        elif known != t.structure_hash:
+            raise StoreError(f"thread {t.thread_id!r} belongs to another argument structure here ({known})")
+        stored = {r[0] for r in self.db.execute("SELECT step_index FROM steps WHERE thread_id=?", (t.thread_id,))}
+        added = 0
+        for step in t.steps:
+            if step.index in stored:
+                self._check_replay(t.thread_id, step)
+            else:
+                self._insert_step(t.thread_id, step)
+                added += 1
+        row = self.db.execute("SELECT status, stop_reason, final_draft_json FROM outcomes WHERE thread_id=?",
+                              (t.thread_id,)).fetchone()
+        final = t.final_draft.model_dump_json() if t.final_draft else None
+        if row is None:
+            self.db.execute("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?)",
+                            (t.thread_id, t.status, t.stop_reason, final, t.finished_at or utcnow()))
+            added = max(added, 1)  # an outcome alone is news too
+        elif (row[0], row[1]) != (t.status, t.stop_reason):
+            raise StoreError(f"thread {t.thread_id!r} finished here with another outcome ({row[0]}, {row[1]})")
+        known_failures = set(self.db.execute("SELECT thread_id, at, error FROM failures WHERE thread_id=?",
+                                             (t.thread_id,)).fetchall())
+        for failure in failures:
+            if tuple(failure) not in known_failures:
+                self.db.execute("INSERT INTO failures VALUES (?, ?, ?)", failure)
+        return added
 
     # -- DPO rounds (the registry's rows) ----------------------------------------------------
 
