@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from paracycle.errors import InputError
 from paracycle.schemas import Strict
@@ -35,6 +35,25 @@ class EngineSpec(Strict):
     max_batch_size: int = Field(default=16, ge=1, description="transformers: sequences per generate()")
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, description="vllm; default 0.3 on CPU")
     max_model_len: int = Field(default=4096, ge=256, description="vllm")
+    tensor_parallel_size: int = Field(default=1, ge=1, description="vllm: GPUs one copy of the model is split over")
+    data_parallel_size: int = Field(
+        default=1, ge=1,
+        description="vllm: copies of the model. vLLM's in-process engine refuses more than 1; serve with "
+                    "`vllm serve MODEL -dp N` (or several servers in base_url), or collect with --shard",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
+        default=None, description="vllm: None = auto on a GPU, float32 on CPU",
+    )
+    max_num_seqs: int | None = Field(default=None, ge=1, description="vllm: sequences in one running batch")
+
+    @model_validator(mode="after")
+    def _in_process_data_parallel(self) -> EngineSpec:
+        # vLLM's LLM() raises "not supported for single-process usage" (vLLM 0.32): say it
+        # here, where the config is read, not after the models have loaded.
+        if self.data_parallel_size > 1:
+            raise ValueError("data_parallel_size > 1 needs a served model: `vllm serve MODEL -dp N` with base_url "
+                             "pointing at it, or one engine per `collect --shard I/N`")
+        return self
     timeout_s: float = Field(default=300.0, gt=0, description="openai: per request")
     max_retries: int = Field(default=4, ge=0, description="openai: retries with exponential backoff")
     concurrency: int = Field(default=32, ge=1, description="openai: requests in flight")

@@ -68,6 +68,7 @@ def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> E
             path, model_id=model_id, adapter=spec.adapter,
             gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
             enable_lora=True if serves_adapters else None,  # None: only for spec.adapter
+            tensor_parallel_size=spec.tensor_parallel_size, dtype=spec.dtype, max_num_seqs=spec.max_num_seqs,
         )
     from paracycle.engines.transformers_engine import TransformersEngine  # torch: off the start-up path
 

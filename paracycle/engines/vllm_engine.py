@@ -92,6 +92,9 @@ class VLLMEngine(Engine):
         max_model_len: int = 4096,
         seed: int = 0,
         enable_lora: bool | None = None,
+        tensor_parallel_size: int = 1,
+        dtype: str | None = None,
+        max_num_seqs: int | None = None,
     ):
         """`enable_lora`: serve LoRA adapters (default: only when `adapter` is given).
 
@@ -118,8 +121,10 @@ class VLLMEngine(Engine):
             # On CPU the fraction is of RAM for the KV cache; vLLM's default refuses to start
             # on a small machine.
             gpu_memory_utilization=gpu_memory_utilization or (0.85 if on_gpu else 0.3),
-            dtype="auto" if on_gpu else "float32",
+            dtype=dtype or ("auto" if on_gpu else "float32"),
             enforce_eager=not on_gpu,
+            tensor_parallel_size=tensor_parallel_size,
+            **({"max_num_seqs": max_num_seqs} if max_num_seqs else {}),  # vLLM's own default otherwise
             max_model_len=max_model_len,
             enable_lora=self.lora_enabled,
             max_lora_rank=max_lora_rank if self.lora_enabled else None,
