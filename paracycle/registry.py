@@ -58,6 +58,7 @@ class RoundManifest(Strict):
     status: Stage = "started"
     parent: Policy
     base_model: str
+    base_model_name: str | None = Field(default=None, description="the portable name trained adapters give their base")
     seed: int
     config: dict[str, Any]
     adapter: str | None = Field(default=None, description="absolute path of the LoRA adapter directory")

@@ -63,6 +63,33 @@ def tiny_adapter(tiny_model, tmp_path_factory) -> Path:
     return out
 
 
+def scripted_dataset(runs: Path, rows: int = 8) -> Path:
+    """A small DPO dataset from cycles on one example, collected through the real graph and
+    store with a scripted engine: the training tests' data."""
+    from fakes import VariedEngine
+
+    from paracycle.collect import Collector, plan_jobs
+    from paracycle.config import RunConfig
+    from paracycle.loading import load_structure
+    from paracycle.store import TrajectoryStore
+    from paracycle.training.dataset import write_dataset
+    from paracycle.training.pairs import BuiltPairs, PairSettings, build_pairs
+
+    structure = load_structure(EXAMPLES / "coral-thermal.yaml")
+    config = RunConfig()
+    config.cycle.max_revisions = 1
+    store = TrajectoryStore(runs / "trajectories.sqlite")
+    engine = VariedEngine()
+    Collector(config, engine, engine, store, runs / "checkpoints.sqlite", concurrency=3).run(
+        plan_jobs([("coral", structure)], 3)
+    )
+    built = build_pairs([store.load(t) for t in store.thread_ids()], PairSettings())
+    store.close()
+    small = BuiltPairs(built.draft_pairs, built.rows[:rows], built.dropped_ties, built.threads)
+    directory, _ = write_dataset(small, runs / "pairs", PairSettings(), set())
+    return directory
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 900):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

@@ -4,36 +4,17 @@ changes log-probabilities, and a second round continues from the first."""
 from __future__ import annotations
 
 import pytest
-from fakes import VariedEngine
 
-from conftest import EXAMPLES
-from paracycle.collect import Collector, plan_jobs
-from paracycle.config import RunConfig
-from paracycle.loading import load_structure
-from paracycle.store import TrajectoryStore
-from paracycle.training.dataset import load_rows, write_dataset
+from conftest import scripted_dataset
+from paracycle.training.dataset import load_rows
 from paracycle.training.dpo import TrainJob, TrainSettings, train
-from paracycle.training.pairs import BuiltPairs, PairSettings, build_pairs
 
 FAST = dict(batch_size=4, max_length=256, learning_rate=5e-3)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("dpo-runs")
-    structure = load_structure(EXAMPLES / "coral-thermal.yaml")
-    config = RunConfig()
-    config.cycle.max_revisions = 1
-    store = TrajectoryStore(runs / "trajectories.sqlite")
-    engine = VariedEngine()
-    Collector(config, engine, engine, store, runs / "checkpoints.sqlite", concurrency=3).run(
-        plan_jobs([("coral", structure)], 3)
-    )
-    built = build_pairs([store.load(t) for t in store.thread_ids()], PairSettings())
-    store.close()
-    small = BuiltPairs(built.draft_pairs, built.rows[:8], built.dropped_ties, built.threads)
-    directory, _ = write_dataset(small, runs / "pairs", PairSettings(), set())
-    return directory
+    return scripted_dataset(tmp_path_factory.mktemp("dpo-runs"))
 
 
 def chosen_logprob(model_dir, adapter, row) -> float:

@@ -73,6 +73,10 @@ def test_round_promotes_and_the_promoted_adapter_is_used_next(tiny_model, tmp_pa
     history = json.loads((round_dir / "train_history.json").read_text())
     assert [h["step"] for h in history] == [1.0, 2.0] and all("loss" in h and "rewards/margins" in h for h in history)
     assert Path(manifest["adapter"]).name == "round-0001-lora"
+    # the adapter names its base portably and carries a model card (part of its digest)
+    adapter_config = json.loads((Path(manifest["adapter"]) / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == manifest["base_model_name"] == tiny_model.resolve().name
+    assert "base_model: " + tiny_model.resolve().name in (Path(manifest["adapter"]) / "README.md").read_text()
     [listed] = rounds(runs)
     assert listed["round_id"] == "round-0001" and listed["status"] == "promoted"
 

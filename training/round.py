@@ -35,7 +35,7 @@ from paracycle.errors import InputError
 from paracycle.eval.compare import GateSettings, compare_policies, reasons
 from paracycle.fsutil import tree_digest, write_atomic
 from paracycle.loading import load_model, load_structure, structure_files
-from paracycle.models import resolve_model
+from paracycle.models import portable_model_name, resolve_model
 from paracycle.registry import Policy, RoundManifest, RoundRegistry
 from paracycle.rundir import TRAIN_HISTORY, RunDir
 from paracycle.schemas import ArgumentStructure, Strict
@@ -43,6 +43,7 @@ from paracycle.store import TrajectoryStore
 from paracycle.training.dataset import write_dataset
 from paracycle.training.dpo import TrainJob, TrainSettings, reference_description, train_with_launcher
 from paracycle.training.pairs import PairSettings, build_pairs
+from paracycle.training.model_card import write_model_card
 from paracycle.training.round_report import write_round_report
 
 Log = Callable[[str], None]
@@ -239,9 +240,10 @@ class _Round:
         base_dir, _ = resolve_model(self.config.run.writer.model, log=self.log)
         s = self.config.train
         out = self.dir / (f"{m.round_id}-lora" if s.mode == "lora" else f"{m.round_id}-model")
+        m.base_model_name = s.base_model_name or portable_model_name(self.config.run.writer.model)
         job = TrainJob(
-            base_model=str(base_dir), parent_adapter=m.parent.adapter, parent_model=m.parent.model,
-            dataset=m.dataset, out=str(out), settings=s, seed=self.config.seed,
+            base_model=str(base_dir), base_model_name=m.base_model_name, parent_adapter=m.parent.adapter,
+            parent_model=m.parent.model, dataset=m.dataset, out=str(out), settings=s, seed=self.config.seed,
         )
         m.reference = reference_description(job)
         result = train_with_launcher(job, self.dir / "train-job.json", log=self.log)
@@ -249,6 +251,7 @@ class _Round:
         write_atomic(self.dir / TRAIN_HISTORY, json.dumps(result.history, indent=1))
         weights = Path(result.out).resolve()
         if s.mode == "lora":
+            write_model_card(weights, m, m.base_model_name)  # before the digest: the card is part of it
             m.adapter = str(weights)
         else:
             m.model = str(weights)
