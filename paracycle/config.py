@@ -31,7 +31,11 @@ class EngineSpec(Strict):
         description='"embedded", a HF checkpoint directory, or (openai) a served model name',
     )
     adapter: str | None = Field(default=None, description="LoRA adapter directory (or, openai, a served name)")
-    base_url: str | None = Field(default=None, description="openai: e.g. http://127.0.0.1:8000/v1")
+    base_url: str | list[str] | None = Field(
+        default=None,
+        description="openai: e.g. http://127.0.0.1:8000/v1; several servers of one model as a list "
+                    "(or comma-separated): requests go to the least busy one that answers",
+    )
     max_batch_size: int = Field(default=16, ge=1, description="transformers: sequences per generate()")
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, description="vllm; default 0.3 on CPU")
     max_model_len: int = Field(default=4096, ge=256, description="vllm")
@@ -45,6 +49,13 @@ class EngineSpec(Strict):
         default=None, description="vllm: None = auto on a GPU, float32 on CPU",
     )
     max_num_seqs: int | None = Field(default=None, ge=1, description="vllm: sequences in one running batch")
+
+    def urls(self) -> list[str]:
+        """base_url as a list of servers (none when unset)."""
+        if self.base_url is None:
+            return []
+        given = self.base_url.split(",") if isinstance(self.base_url, str) else self.base_url
+        return [u.strip() for u in given if u.strip()]
 
     @model_validator(mode="after")
     def _in_process_data_parallel(self) -> EngineSpec:

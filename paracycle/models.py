@@ -15,7 +15,7 @@ from paracycle.errors import InputError
 def engine_kind(spec: EngineSpec) -> str:
     if spec.engine != "auto":
         return spec.engine
-    if spec.base_url:
+    if spec.urls():
         return "openai"
     return "vllm" if vllm_available() else "transformers"
 
@@ -24,7 +24,7 @@ def check_engine_spec(spec: EngineSpec, where: str = "writer") -> None:
     """Fail fast (before anything is opened or written) on an engine that cannot load."""
     kind = engine_kind(spec)
     if kind == "openai":
-        if not spec.base_url:
+        if not spec.urls():
             raise InputError("--base-url", f"the openai engine ({where}) needs a server URL, e.g. http://127.0.0.1:8000/v1")
         return
     if kind == "vllm":
@@ -65,10 +65,22 @@ def load_engine(spec: EngineSpec, log=print, serves_adapters: bool = False) -> E
         from paracycle.engines.openai_engine import OpenAIEngine  # httpx: off the start-up path
 
         model = None if spec.model == "embedded" else spec.model
-        return OpenAIEngine(
-            spec.base_url, model, adapter=spec.adapter, timeout_s=spec.timeout_s,
-            max_retries=spec.max_retries, concurrency=spec.concurrency, vllm_extensions=spec.vllm_extensions, send_seeds=spec.send_seeds,
-        )
+
+        def connect(url: str, adapter: str | None = None) -> OpenAIEngine:
+            return OpenAIEngine(
+                url, model, adapter=adapter, timeout_s=spec.timeout_s, max_retries=spec.max_retries,
+                concurrency=spec.concurrency, vllm_extensions=spec.vllm_extensions, send_seeds=spec.send_seeds,
+            )
+
+        urls = spec.urls()
+        if len(urls) == 1:
+            return connect(urls[0], spec.adapter)
+        from paracycle.engines.pool import ServerPool
+
+        pool = ServerPool(connect, urls, log=log)
+        if spec.adapter is not None:
+            pool.set_adapter(spec.adapter)
+        return pool
     path, model_id = resolve_model(spec.model, log=log)
     if kind == "vllm":
         return VLLMEngine(

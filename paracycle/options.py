@@ -40,7 +40,7 @@ AdapterOpt = Annotated[
     Optional[str],
     typer.Option("--adapter", help=f'LoRA adapter directory for the writer (default: the promoted round\'s; "{BASE_WRITER}": the base)'),
 ]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; several, comma-separated")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML/JSON run config (see README)")]
 RoundConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="round config (YAML/JSON, `kind: round`)")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="sampling seed for reproducible runs")]

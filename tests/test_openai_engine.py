@@ -45,6 +45,7 @@ class FakeServer:
         self.chat = (200, json_bytes(completion()))
         self.models_body: bytes | None = None  # replaces the listing when set
         self.load_answer = (200, b"Success: LoRA adapter loaded.")
+        self.down = False  # every request answered 503, as by a server going away behind a proxy
         self.stop = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -74,7 +75,9 @@ def _handler(fake: FakeServer):
             self.wfile.write(body)
 
         def do_GET(self):
-            if self.path == "/v1/models":
+            if fake.down:
+                self.answer(503, b'{"error": {"message": "down"}}')
+            elif self.path == "/v1/models":
                 listing = {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]}
                 self.answer(200, fake.models_body if fake.models_body is not None else json_bytes(listing))
             else:
@@ -82,7 +85,9 @@ def _handler(fake: FakeServer):
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if self.path == "/v1/load_lora_adapter":
+            if fake.down:
+                self.answer(503, b'{"error": {"message": "down"}}')
+            elif self.path == "/v1/load_lora_adapter":
                 fake.loads.append(body)
                 if body["lora_name"] not in fake.models:
                     fake.models.append(body["lora_name"])
