@@ -400,6 +400,63 @@ def test_collection_survives_the_server_being_killed(server, tmp_path):
     assert again.returncode == 0 and "collected 0 cycles, 6 finished earlier" in again.stdout
 
 
+@pytest.fixture(scope="module")
+def second_server(portable, tmp_path_factory):
+    """A second `vllm serve` of the same base, like the first (this one gets killed)."""
+    base, adapter, name = portable
+    srv = Server(base, free_port(), tmp_path_factory.mktemp("vllm-serve-2") / "server.log",
+                 names=("tiny", name), lora_modules={"round-0001": adapter})
+    srv.start()
+    yield srv
+    srv.kill()
+
+
+def answered(server) -> int:
+    """Chat completions the server logged (uvicorn's access log)."""
+    return open(server.log_path, errors="replace").read().count("POST /v1/chat/completions HTTP/1.1\" 200")
+
+
+def test_collection_over_two_servers_spreads_and_survives_one_being_killed(server, second_server, portable, tmp_path):
+    from paracycle.config import EngineSpec
+    from paracycle.models import load_engine
+
+    urls = f"{server.url},{second_server.url}"
+    _, adapter, _ = portable
+    pool = load_engine(EngineSpec(base_url=urls, model="tiny", adapter=str(adapter), send_seeds=False))
+    try:  # an adapter (as a promoted round registers it) is served by both
+        for url in (server.url, second_server.url):
+            from paracycle.engines.openai_engine import OpenAIEngine
+
+            assert pool.adapter_id in OpenAIEngine(url, "tiny").served_models()
+    finally:
+        pool.close()
+
+    config = tmp_path / "short.yaml"
+    config.write_text(SHORT)
+    runs = tmp_path / "runs"
+    first_before, second_before = answered(server), answered(second_server)
+    args = ["collect", str(EXAMPLES / "coral-thermal.yaml"), str(EXAMPLES / "cache-scheduling.yaml"),
+            "--samples", "3", "--concurrency", "4", "--engine", "openai", "--base-url", urls,
+            "--model", "tiny", "--config", str(config), "--runs-dir", str(runs)]
+    collect = subprocess.Popen([sys.executable, "-m", "paracycle.cli", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = runs / "trajectories.sqlite"
+    deadline = time.time() + 300
+    while not stored(db)[1]:  # at least one cycle finished
+        assert collect.poll() is None, collect.stderr.read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    second_answered = answered(second_server) - second_before
+    second_server.kill()  # mid-collection, and not started again
+    out, errors = collect.communicate(timeout=600)
+    assert collect.returncode == 0, errors[-3000:]
+    steps, done, _ = stored(db)
+    assert len(done) == 6
+    assert second_answered > 0 and answered(server) - first_before > 0  # both served
+    assert second_server.url in errors and "is down" in errors  # said once, on stderr
+    assert "collected 6 cycles" in out
+
+
 def test_collect_in_process_vllm(tiny_model, tmp_path):
     config = tmp_path / "short.yaml"
     config.write_text(SHORT)

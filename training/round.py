@@ -35,7 +35,8 @@ from paracycle.errors import InputError
 from paracycle.eval.compare import GateSettings, compare_policies, reasons
 from paracycle.fsutil import tree_digest, write_atomic
 from paracycle.loading import load_model, load_structure, structure_files
-from paracycle.models import portable_model_name, resolve_model
+from paracycle.engines.base import EngineError
+from paracycle.models import engine_kind, load_engine, portable_model_name, resolve_model
 from paracycle.registry import Policy, RoundManifest, RoundRegistry
 from paracycle.rundir import TRAIN_HISTORY, RunDir
 from paracycle.schemas import ArgumentStructure, Strict
@@ -174,7 +175,10 @@ class _Round:
             self._timed(m, "train", self._train)
             stage = "evaluate"
             decision, why = self._timed(m, "evaluate", self._evaluate)
-            return self._finish(m, decision, why)
+            finished = self._finish(m, decision, why)
+            if decision == "promoted":
+                self._register(finished)
+            return finished
         except KeyboardInterrupt:
             self._abandon(m, f"interrupted during {stage}; artefacts kept, trajectories unconsumed")
             raise
@@ -271,6 +275,23 @@ class _Round:
         m.status = "evaluated"
         self.registry.record(m)
         return metrics.decision, reasons(metrics, g)
+
+    def _register(self, m: RoundManifest) -> None:
+        """A promoted adapter, loaded on every server the writer's engine names, so that a
+        `cycle` against any of them can ask for it by name right away. Best effort: a server
+        that is down gets it when a collection next uses it."""
+        writer = self.config.run.writer
+        if m.adapter is None or not writer.urls() or engine_kind(writer) != "openai":
+            return
+        try:
+            engine = load_engine(writer.model_copy(update={"adapter": m.adapter}), log=self.log)
+        except EngineError as e:
+            self.log(f"{m.round_id}: not registered on the servers ({e}); collections load it when they need it")
+            return
+        try:
+            self.log(f"{m.round_id}: served as {engine.adapter_id} on {', '.join(writer.urls())}")
+        finally:
+            engine.close()
 
     # -- helpers ---------------------------------------------------------------------------
 
