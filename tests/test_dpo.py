@@ -70,7 +70,7 @@ def test_full_fine_tuning_writes_a_checkpoint(tiny_model, dataset, tmp_path):
         settings=TrainSettings(mode="full", max_steps=1, **FAST),
     ), log=lambda *a: None)
     assert (tmp_path / "full" / "config.json").is_file()
-    assert "frozen copy of the base model" in result.reference
+    assert "the base model, loaded again by TRL" in result.reference
     assert chosen_logprob(tmp_path / "full", None, load_rows(dataset)[0]) != chosen_logprob(tiny_model, None, load_rows(dataset)[0])
 
 
@@ -82,14 +82,32 @@ def test_bf16_on_cpu_is_refused(tiny_model, dataset, tmp_path):
         ), log=lambda *a: None)
 
 
-def test_training_runs_under_accelerate_launch(tiny_model, dataset, tmp_path):
-    """The multi-GPU path: the same job in a child process started by `accelerate launch`."""
+def test_training_runs_under_accelerate_launch_on_two_processes(tiny_model, dataset, tmp_path):
+    """The multi-GPU path on CPU: `accelerate launch` with a config file, two processes
+    (torchrun; without GPUs accelerate joins them over gloo), one adapter saved by rank 0,
+    and TRL's log history back in the result."""
     from paracycle.training.dpo import train_with_launcher
 
+    config = tmp_path / "accelerate.yaml"
+    config.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\nnum_machines: 1\n"
+                      "machine_rank: 0\nnum_processes: 2\nmixed_precision: 'no'\nmain_process_port: 0\n")
     job = TrainJob(
         base_model=str(tiny_model), dataset=str(dataset), out=str(tmp_path / "launched"),
-        settings=TrainSettings(max_steps=1, launcher="accelerate", num_processes=1, **FAST),
+        settings=TrainSettings(max_steps=1, launcher="accelerate", num_processes=2, accelerate_config=str(config),
+                               **{**FAST, "batch_size": 2}),
     )
     result = train_with_launcher(job, tmp_path / "job.json", log=lambda *a: None)
+    assert result.metrics["processes"] == 2
     assert result.metrics["steps"] == 1 and "rewards/margins" in result.metrics
+    assert [h["step"] for h in result.history] == [1.0]
     assert (tmp_path / "launched" / "adapter_config.json").is_file()
+
+
+def test_a_full_round_after_a_lora_round_precomputes_its_reference(tiny_model, tiny_adapter, dataset, tmp_path):
+    """Base + merged adapter has no checkpoint TRL could load as the reference, so TRL
+    computes the reference's log-probs once, before training."""
+    result = train(TrainJob(
+        base_model=str(tiny_model), parent_adapter=str(tiny_adapter), dataset=str(dataset), out=str(tmp_path / "full"),
+        settings=TrainSettings(mode="full", max_steps=1, **FAST),
+    ), log=lambda *a: None)
+    assert "precomputed by TRL" in result.reference and (tmp_path / "full" / "config.json").is_file()

@@ -6,7 +6,12 @@ LoRA by default. The reference policy is always the *previous* round's writer:
 - a parent adapter: training continues that adapter (so one adapter always describes the whole
   lineage and engines load a single LoRA), and TRL freezes a copy of it as the reference;
 - full fine-tuning: the parent checkpoint (base, base + merged parent adapter, or a previous full
-  round) is trained and a frozen copy of it is the reference.
+  round) is trained, and TRL makes the reference: it loads the checkpoint again (sharded like
+  the policy under DeepSpeed ZeRO-3 or FSDP), or, for a merged adapter that has no checkpoint,
+  precomputes the reference's log-probs before training.
+- on a GPU with bf16, a LoRA round loads the frozen base in bf16.
+
+TRL's per-step log history comes back with the result (`TrainResult.history`).
 
 The result is written to `<out>.partial` and renamed to `<out>` only when training and saving
 have finished: a round killed mid-training leaves no adapter that looks complete.
@@ -20,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import os
 import shutil
@@ -65,6 +69,15 @@ class TrainSettings(Strict):
     )
     launcher: Literal["inprocess", "accelerate"] = "inprocess"
     num_processes: int = Field(default=1, ge=1, description="accelerate launcher: processes (GPUs)")
+    accelerate_config: str | None = Field(
+        default=None,
+        description="accelerate launcher: an accelerate config file (DeepSpeed ZeRO-2/3, FSDP), relative to the round config",
+    )
+    precompute_ref_log_probs: bool | None = Field(
+        default=None,
+        description="full mode: the reference's log-probs computed once before training (TRL); None: only when "
+                    "the reference is not a checkpoint TRL can load (a full round after a LoRA round)",
+    )
 
 
 class TrainJob(Strict):
@@ -93,8 +106,19 @@ def reference_description(job: TrainJob) -> str:
         if job.parent_adapter:
             return f"previous round's policy: a frozen copy of the parent adapter {job.parent_adapter} on the base"
         return "previous round's policy: the base model (the new LoRA adapter disabled)"
-    parent = job.parent_model or (f"base + merged {job.parent_adapter}" if job.parent_adapter else "the base model")
-    return f"previous round's policy: a frozen copy of {parent}"
+    if precompute_reference(job):
+        return "previous round's policy (base + merged parent adapter): its log-probs, precomputed by TRL"
+    return f"previous round's policy: {job.parent_model or 'the base model'}, loaded again by TRL as the reference"
+
+
+def precompute_reference(job: TrainJob) -> bool:
+    """Full fine-tuning leaves the reference to TRL, which loads it again from the policy's
+    checkpoint (and shards it like the policy under DeepSpeed or FSDP). A policy made by
+    merging an adapter has no checkpoint to load, so its log-probs are computed up front."""
+    s = job.settings
+    if s.mode != "full":
+        return False
+    return s.precompute_ref_log_probs if s.precompute_ref_log_probs is not None else job.parent_adapter is not None
 
 
 def train(job: TrainJob, log=print) -> TrainResult:
@@ -115,7 +139,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
     if s.max_pairs is not None and len(dataset) > s.max_pairs:
         dataset = dataset.shuffle(seed=job.seed).select(range(s.max_pairs))
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)
-    model, ref_model, peft_config = _policy_and_reference(job)
+    model, peft_config = _policy(job, bf16)
 
     out = Path(job.out)
     partial = out.with_name(out.name + ".partial")
@@ -134,6 +158,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
         gradient_accumulation_steps=s.gradient_accumulation_steps,
         max_length=s.max_length,
         gradient_checkpointing=s.gradient_checkpointing,
+        precompute_ref_log_probs=precompute_reference(job),
         logging_steps=1,
         save_strategy="no",
         report_to="none",
@@ -141,7 +166,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
         data_seed=job.seed,
     )
     trainer = DPOTrainer(
-        model=model, ref_model=ref_model, args=args, train_dataset=dataset,
+        model=model, ref_model=None, args=args, train_dataset=dataset,
         processing_class=tokenizer, peft_config=peft_config,
     )
     log(f"DPO ({s.mode}, loss {'+'.join(s.loss_type)}, beta {s.beta}) on {len(dataset)} pairs, {s.max_steps} steps")
@@ -169,6 +194,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
         "train_loss": float(train_output.training_loss),
         "steps": float(train_output.global_step),
         "pairs": float(len(dataset)),
+        "processes": float(trainer.accelerator.num_processes),
         "seconds": round(time.perf_counter() - started, 1),
     }
     for key, value in evaluation.items():
@@ -201,8 +227,9 @@ def training_history(log_history: list[dict]) -> list[dict[str, float]]:
     return out
 
 
-def _policy_and_reference(job: TrainJob):
-    """(policy, explicit reference or None, peft_config or None): see the module docstring."""
+def _policy(job: TrainJob, bf16: bool):
+    """(policy, peft_config or None). The reference is never built here: with LoRA it is the
+    policy with its adapter disabled, in full mode TRL makes it (see `precompute_reference`)."""
     # torch, peft, transformers: off the start-up path
     import torch
     from peft import LoraConfig, PeftModel
@@ -210,21 +237,23 @@ def _policy_and_reference(job: TrainJob):
 
     s = job.settings
     source = job.parent_model or job.base_model
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    # A LoRA round trains only the adapter: the frozen base can sit in bf16 on a GPU. Full
+    # fine-tuning keeps fp32 master weights (bf16 is then autocast, not storage).
+    dtype = torch.bfloat16 if bf16 and s.mode == "lora" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     if s.mode == "lora":
         if job.parent_model:
             raise ValueError("a LoRA round cannot follow a full fine-tuning round; keep train.mode: full")
         if job.parent_adapter:
-            return PeftModel.from_pretrained(model, job.parent_adapter, is_trainable=True), None, None
+            return PeftModel.from_pretrained(model, job.parent_adapter, is_trainable=True), None
         config = LoraConfig(
             r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
             target_modules=list(s.target_modules), task_type="CAUSAL_LM",
         )
-        return model, None, config
+        return model, config
     if job.parent_adapter:
         model = PeftModel.from_pretrained(model, job.parent_adapter).merge_and_unload()
-    reference = copy.deepcopy(model).eval()
-    return model, reference, None
+    return model, None
 
 
 def train_with_launcher(job: TrainJob, job_file: Path, log=print) -> TrainResult:
@@ -235,8 +264,9 @@ def train_with_launcher(job: TrainJob, job_file: Path, log=print) -> TrainResult
     job_file.write_text(job.model_dump_json(indent=2))
     result_file = job_file.with_suffix(".result.json")
     result_file.unlink(missing_ok=True)
+    config = ["--config_file", job.settings.accelerate_config] if job.settings.accelerate_config else []
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(job.settings.num_processes),
+        sys.executable, "-m", "accelerate.commands.launch", *config, "--num_processes", str(job.settings.num_processes),
         "-m", "paracycle.training.dpo", "--job", str(job_file), "--result", str(result_file),
     ]
     log("running: " + " ".join(command))

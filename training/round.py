@@ -83,6 +83,12 @@ class RoundBusy(RuntimeError):
 def load_round_config(path: Path) -> tuple[RoundConfig, list[tuple[str, ArgumentStructure]], list[ArgumentStructure]]:
     """The config and its (training, held-out) structures; paths are relative to the config."""
     config = load_model(path, RoundConfig)
+    if config.train.accelerate_config is not None:
+        accelerate = (path.parent / config.train.accelerate_config).resolve()
+        if not accelerate.is_file():
+            raise InputError(str(path), f"{config.train.accelerate_config!r} is not a file (relative to the config file)",
+                             field="train.accelerate_config")
+        config.train.accelerate_config = str(accelerate)
     train = [(str(f), load_structure(f)) for f in _files(path, config.structures, "structures")]
     holdout = [load_structure(f) for f in _files(path, config.holdout, "holdout")]
     held = {s.content_hash() for s in holdout}
