@@ -369,37 +369,6 @@ def stored(db_path):
         db.close()
 
 
-def test_collection_survives_the_server_being_killed(server, tmp_path):
-    config = tmp_path / "short.yaml"
-    config.write_text(SHORT)
-    runs = tmp_path / "runs"
-    args = ["collect", str(EXAMPLES / "coral-thermal.yaml"), str(EXAMPLES / "cache-scheduling.yaml"),
-            "--samples", "3", "--concurrency", "2", "--engine", "openai", "--base-url", server.url,
-            "--model", "tiny", "--config", str(config), "--runs-dir", str(runs), "--wait-for-server", "240"]
-    collect = subprocess.Popen([sys.executable, "-m", "paracycle.cli", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db = runs / "trajectories.sqlite"
-    deadline = time.time() + 300
-    while not stored(db)[1]:  # at least one cycle finished
-        assert collect.poll() is None, collect.stderr.read()[-3000:]
-        assert time.time() < deadline
-        time.sleep(0.2)
-    server.kill()  # mid-collection
-    before_steps, before_done, _ = stored(db)
-    time.sleep(5)
-    server.start()
-    out, errors = collect.communicate(timeout=600)
-    assert collect.returncode == 0, errors[-3000:]
-    steps, done, failures = stored(db)
-    assert len(done) == 6 and failures >= 1
-    assert set(before_steps) <= set(steps)  # nothing stored before the kill was lost or changed
-    assert len({(t, i) for t, i, _ in steps}) == len(steps)
-    assert "collected" in out
-
-    again = run_cli(*args)  # a finished collection is not run twice
-    assert again.returncode == 0 and "collected 0 cycles, 6 finished earlier" in again.stdout
-
-
 @pytest.fixture(scope="module")
 def second_server(portable, tmp_path_factory):
     """A second `vllm serve` of the same base, like the first (this one gets killed)."""
@@ -416,8 +385,14 @@ def answered(server) -> int:
     return open(server.log_path, errors="replace").read().count("POST /v1/chat/completions HTTP/1.1\" 200")
 
 
-def test_collection_over_two_servers_spreads_and_survives_one_being_killed(server, second_server, portable, tmp_path):
+def test_collection_over_two_servers_spreads_survives_a_kill_and_waits_when_all_are_down(
+    server, second_server, portable, tmp_path
+):
+    """Requests spread over both servers; one killed, the collection goes on with the other;
+    both down, it waits (failures recorded) and resumes when one is back; nothing stored
+    before a kill is lost or changed."""
     from paracycle.config import EngineSpec
+    from paracycle.engines.openai_engine import OpenAIEngine
     from paracycle.models import load_engine
 
     urls = f"{server.url},{second_server.url}"
@@ -425,8 +400,6 @@ def test_collection_over_two_servers_spreads_and_survives_one_being_killed(serve
     pool = load_engine(EngineSpec(base_url=urls, model="tiny", adapter=str(adapter), send_seeds=False))
     try:  # an adapter (as a promoted round registers it) is served by both
         for url in (server.url, second_server.url):
-            from paracycle.engines.openai_engine import OpenAIEngine
-
             assert pool.adapter_id in OpenAIEngine(url, "tiny").served_models()
     finally:
         pool.close()
@@ -437,24 +410,38 @@ def test_collection_over_two_servers_spreads_and_survives_one_being_killed(serve
     first_before, second_before = answered(server), answered(second_server)
     args = ["collect", str(EXAMPLES / "coral-thermal.yaml"), str(EXAMPLES / "cache-scheduling.yaml"),
             "--samples", "3", "--concurrency", "4", "--engine", "openai", "--base-url", urls,
-            "--model", "tiny", "--config", str(config), "--runs-dir", str(runs)]
+            "--model", "tiny", "--config", str(config), "--runs-dir", str(runs), "--wait-for-server", "240"]
     collect = subprocess.Popen([sys.executable, "-m", "paracycle.cli", *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = runs / "trajectories.sqlite"
-    deadline = time.time() + 300
-    while not stored(db)[1]:  # at least one cycle finished
-        assert collect.poll() is None, collect.stderr.read()[-3000:]
-        assert time.time() < deadline
-        time.sleep(0.2)
+
+    def wait_until(finished: int) -> None:
+        deadline = time.time() + 300
+        while len(stored(db)[1]) < finished:
+            assert collect.poll() is None, collect.stderr.read()[-3000:]
+            assert time.time() < deadline
+            time.sleep(0.2)
+
+    wait_until(1)
     second_answered = answered(second_server) - second_before
     second_server.kill()  # mid-collection, and not started again
+    wait_until(len(stored(db)[1]) + 1)  # goes on with the first server alone
+    server.kill()  # now none answers
+    before_steps, _, _ = stored(db)
+    time.sleep(5)
+    server.start()
     out, errors = collect.communicate(timeout=600)
     assert collect.returncode == 0, errors[-3000:]
-    steps, done, _ = stored(db)
-    assert len(done) == 6
+    steps, done, failures = stored(db)
+    assert len(done) == 6 and failures >= 1  # the wait was recorded
     assert second_answered > 0 and answered(server) - first_before > 0  # both served
-    assert second_server.url in errors and "is down" in errors  # said once, on stderr
-    assert "collected 6 cycles" in out
+    assert second_server.url in errors and "is down" in errors
+    assert set(before_steps) <= set(steps)  # nothing stored before the kills was lost or changed
+    assert len({(t, i) for t, i, _ in steps}) == len(steps)
+    assert "collected" in out
+
+    again = run_cli(*args)  # a finished collection is not run twice
+    assert again.returncode == 0 and "collected 0 cycles, 6 finished earlier" in again.stdout
 
 
 def test_collect_in_process_vllm(tiny_model, tmp_path):
