@@ -60,6 +60,7 @@ def main() -> None:
 
     quiet_libraries()
     from paracycle.eval.compare import compare_policies
+    from paracycle.eval.draft_cache import DraftCache
     from paracycle.registry import Policy
     from paracycle.rundir import RunDir
     from paracycle.training.round import load_round_config, run_round
@@ -87,7 +88,8 @@ def main() -> None:
             vs_base = manifest.eval_metrics
         else:
             vs_base = compare_policies(config.run, candidate, base, holdout, config.gate, config.seed,
-                                       config.pairs.weights, log=log, drafted=drafted)
+                                       config.pairs.weights, log=log, drafted=drafted,
+                                       cache=DraftCache(run_dir.eval_drafts))
         row = {"round": manifest.round_id, "parent": manifest.parent.id, "decision": manifest.decision,
                "round_seconds": round(seconds, 1), "timings": manifest.timings, "pairs": manifest.pair_counts,
                "train": manifest.train_metrics,

@@ -32,6 +32,7 @@ from pydantic import Field
 from paracycle.agents.writer import draft_together
 from paracycle.config import RunConfig
 from paracycle.engines.base import Engine
+from paracycle.eval.draft_cache import DraftCache
 from paracycle.eval.judge import judge_pairs
 from paracycle.eval.reward import RewardWeights, score_draft
 from paracycle.eval.structural import check_structure_draft
@@ -287,11 +288,12 @@ def _engine(run: RunConfig, policy: Policy | None, log: Log):
 def compare_policies(
     run: RunConfig, candidate: Policy, current: Policy, structures: list[ArgumentStructure],
     settings: GateSettings, seed: int, weights: RewardWeights, log: Log = print,
-    on_draft: Callable[[], None] | None = None, drafted: dict | None = None,
+    on_draft: Callable[[], None] | None = None, drafted: dict | None = None, cache: DraftCache | None = None,
 ) -> GateMetrics:
     """Load each writer in turn (one engine in memory at a time), draft, score, compare.
     `drafted`: a cache the caller keeps across comparisons on the same structures and seed
-    (a learning curve compares every round with the same base drafts)."""
+    (a learning curve compares every round with the same base drafts); `cache`: the same on
+    disk, across processes (a round's current writer was drafted by the round that made it)."""
     cycle = run.cycle
     scored = {}
     for name, policy in (("candidate", candidate), ("current", current)):
@@ -299,9 +301,16 @@ def compare_policies(
         if drafted is not None and key in drafted:
             scored[name] = drafted[key]
             continue
-        log(f"eval: {name} {policy.id} drafts {len(structures)} structures x {settings.samples}")
-        with _engine(run, policy, log) as engine:
-            drafts = draft_all(engine, structures, cycle, settings.samples, seed, settings.batch, on_draft)
+        disk_key = cache.key(run, policy, seed, settings.samples, settings.batch, structures) if cache else None
+        drafts = cache.get(disk_key, structures) if cache else None
+        if drafts is not None:
+            log(f"eval: {name} {policy.id}: its {len(drafts)} held-out drafts were made before, reused")
+        else:
+            log(f"eval: {name} {policy.id} drafts {len(structures)} structures x {settings.samples}")
+            with _engine(run, policy, log) as engine:
+                drafts = draft_all(engine, structures, cycle, settings.samples, seed, settings.batch, on_draft)
+            if cache:
+                cache.put(disk_key, drafts)
         scored[name] = score_all(drafts, cycle, weights)
         if drafted is not None:
             drafted[key] = scored[name]

@@ -34,6 +34,11 @@ class RunDir:
         return self.root / CHECKPOINTS
 
     @property
+    def eval_drafts(self) -> Path:
+        """Held-out drafts of each writer, kept for the next round's gate (eval/draft_cache.py)."""
+        return self.root / "eval-drafts"
+
+    @property
     def round_lock(self) -> Path:
         return self.root / ROUND_LOCK
 

@@ -147,3 +147,52 @@ def test_a_minimum_effect_the_interval_does_not_clear_is_not_a_promotion():
 def test_unpaired_drafts_are_refused():
     with pytest.raises(ValueError):
         compare(scored([0.1, 0.2]), scored([0.1, 0.2, 0.3]))
+
+
+def test_held_out_drafts_are_kept_on_disk_and_redrafted_only_when_something_that_decides_them_changes(
+    tmp_path, monkeypatch
+):
+    """A writer's held-out drafts are made once per (engine spec, weights, writer settings,
+    seed, samples, structures); a new process reuses them, and the comparison is the same."""
+    from contextlib import contextmanager
+
+    from fakes import ScriptedEngine
+
+    from conftest import EXAMPLES
+    from paracycle.config import RunConfig
+    from paracycle.eval import compare as compare_mod
+    from paracycle.eval.compare import compare_policies
+    from paracycle.eval.draft_cache import DraftCache
+    from paracycle.eval.reward import RewardWeights
+    from paracycle.loading import load_structure, structure_files
+    from paracycle.registry import Policy
+
+    loads = []
+
+    @contextmanager
+    def engine(run, policy, log):
+        loads.append(policy.id)
+        yield ScriptedEngine(continuation=f" Written by {policy.id}.")
+
+    monkeypatch.setattr(compare_mod, "_engine", engine)
+    structures = [load_structure(p) for p in structure_files([EXAMPLES])]
+    adapter = tmp_path / "round-0001-lora"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights one")
+    run, base = RunConfig(), Policy(id="base", base_model="embedded")
+    candidate = Policy(id="round-0001", base_model="embedded", adapter=str(adapter))
+    settings = GateSettings(samples=2, judge=False)
+
+    def compare_once(seed=0, cache_dir=tmp_path / "eval-drafts"):
+        return compare_policies(run, candidate, base, structures, settings, seed, RewardWeights(),
+                                log=lambda _: None, cache=DraftCache(cache_dir))
+
+    first = compare_once()
+    assert loads == ["round-0001", "base"] and len(list((tmp_path / "eval-drafts").glob("*.json"))) == 2
+    again = compare_once()  # as a new process would: nothing in memory
+    assert loads == ["round-0001", "base"] and again == first
+    compare_once(seed=1)  # another seed: other drafts
+    assert loads[2:] == ["round-0001", "base"]
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights two")  # other weights, same path
+    compare_once()
+    assert loads[4:] == ["round-0001"]

@@ -33,6 +33,7 @@ from paracycle.collect import collect, plan_jobs, writer_tag
 from paracycle.config import RunConfig
 from paracycle.errors import InputError
 from paracycle.eval.compare import GateSettings, compare_policies, reasons
+from paracycle.eval.draft_cache import DraftCache
 from paracycle.fsutil import tree_digest, write_atomic
 from paracycle.loading import load_model, load_structure, structure_files
 from paracycle.engines.base import EngineError
@@ -275,7 +276,7 @@ class _Round:
         self.log(f"evaluate: {m.round_id} vs {m.parent.id} on {len(self.holdout)} held-out structures x {g.samples}")
         metrics = compare_policies(
             self.config.run, candidate, m.parent, self.holdout, g, self.config.seed, self.config.pairs.weights,
-            log=self.log, drafted=self.drafted,
+            log=self.log, drafted=self.drafted, cache=DraftCache(self.run_dir.eval_drafts),
         )
         m.eval_metrics = metrics
         m.status = "evaluated"
