@@ -290,14 +290,18 @@ def portable(tiny_model, tmp_path_factory):
     return base, adapter, name
 
 
-@pytest.fixture(scope="module")
-def server(portable, tmp_path_factory):
+def serve_portable(portable, log_dir) -> Server:
     """`vllm serve` of the copied base, under "tiny" and under the adapter's recorded base
     name, with the copied adapter loaded at start (`--lora-modules`)."""
     base, adapter, name = portable
-    srv = Server(base, free_port(), tmp_path_factory.mktemp("vllm-serve") / "server.log",
-                 names=("tiny", name), lora_modules={"round-0001": adapter})
+    srv = Server(base, free_port(), log_dir / "server.log", names=("tiny", name), lora_modules={"round-0001": adapter})
     srv.start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def server(portable, tmp_path_factory):
+    srv = serve_portable(portable, tmp_path_factory.mktemp("vllm-serve"))
     yield srv
     srv.kill()
 
@@ -371,11 +375,8 @@ def stored(db_path):
 
 @pytest.fixture(scope="module")
 def second_server(portable, tmp_path_factory):
-    """A second `vllm serve` of the same base, like the first (this one gets killed)."""
-    base, adapter, name = portable
-    srv = Server(base, free_port(), tmp_path_factory.mktemp("vllm-serve-2") / "server.log",
-                 names=("tiny", name), lora_modules={"round-0001": adapter})
-    srv.start()
+    """A second server like the first (this one gets killed)."""
+    srv = serve_portable(portable, tmp_path_factory.mktemp("vllm-serve-2"))
     yield srv
     srv.kill()
 

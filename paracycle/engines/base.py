@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,24 @@ class Engine(ABC):
     def with_adapter(self, path: str | Path | None, name: str | None = None) -> Engine:
         """This engine's model with another LoRA adapter per request, without loading it twice."""
         raise EngineError(f"{type(self).__name__} cannot switch adapters per request")
+
+
+def concurrently(
+    one: Callable[[ChatRequest], GenerationResult], requests: Sequence[ChatRequest], concurrency: int,
+    on_tokens: TokenCallback | None = None,
+) -> list[GenerationResult]:
+    """Each request on its own thread, at most `concurrency` at once, results in order: for
+    engines whose server batches concurrent requests itself."""
+    def counted(request: ChatRequest) -> GenerationResult:
+        result = one(request)
+        if on_tokens is not None:
+            on_tokens(result.completion_tokens)
+        return result
+
+    if len(requests) <= 1:
+        return [counted(r) for r in requests]
+    with ThreadPoolExecutor(min(concurrency, len(requests))) as pool:
+        return list(pool.map(counted, requests))
 
 
 def distinct(*engines: Engine) -> list[Engine]:

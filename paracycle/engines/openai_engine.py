@@ -29,7 +29,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -47,6 +46,7 @@ from paracycle.engines.base import (
     PromptTooLong,
     TokenCallback,
     adapter_name,
+    concurrently,
     parse_structured,
 )
 
@@ -186,16 +186,7 @@ class OpenAIEngine(Engine):
     def generate(
         self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None
     ) -> list[GenerationResult]:
-        def one(request: ChatRequest) -> GenerationResult:
-            result = self._chat(request)
-            if on_tokens is not None:
-                on_tokens(result.completion_tokens)
-            return result
-
-        if len(requests) <= 1:
-            return [one(r) for r in requests]
-        with ThreadPoolExecutor(min(self.concurrency, len(requests))) as pool:
-            return list(pool.map(one, requests))
+        return concurrently(self._chat, requests, self.concurrency, on_tokens)
 
     def _chat(self, request: ChatRequest) -> GenerationResult:
         body = self._chat_body(request)

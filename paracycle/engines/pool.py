@@ -16,10 +16,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from paracycle.engines.base import ChatRequest, Engine, EngineUnavailable, GenerationResult, TokenCallback
+from paracycle.engines.base import (
+    ChatRequest,
+    Engine,
+    EngineUnavailable,
+    GenerationResult,
+    TokenCallback,
+    concurrently,
+)
 
 
 class ServerPool(Engine):
@@ -114,16 +120,7 @@ class ServerPool(Engine):
             return result
 
     def generate(self, requests: Sequence[ChatRequest], on_tokens: TokenCallback | None = None) -> list[GenerationResult]:
-        def one(request: ChatRequest) -> GenerationResult:
-            result = self._one(request)
-            if on_tokens is not None:
-                on_tokens(result.completion_tokens)
-            return result
-
-        if len(requests) <= 1:
-            return [one(r) for r in requests]
-        with ThreadPoolExecutor(min(self.concurrency, len(requests))) as pool:
-            return list(pool.map(one, requests))
+        return concurrently(self._one, requests, self.concurrency, on_tokens)
 
     def set_adapter(self, adapter: str | Path | None, name: str | None = None) -> None:
         """On every server that answers now; the others get it when they are next used."""
