@@ -168,6 +168,9 @@ def train(job: TrainJob, log=print) -> TrainResult:
     trainer = DPOTrainer(
         model=model, ref_model=None, args=args, train_dataset=dataset,
         processing_class=tokenizer, peft_config=peft_config,
+        # The pairs the margin is measured on after training (at most 32 keep it cheap on CPU),
+        # given now: with precomputed reference log-probs the reference exists only before training.
+        eval_dataset=dataset.shuffle(seed=job.seed).select(range(min(len(dataset), 32))),
     )
     log(f"DPO ({s.mode}, loss {'+'.join(s.loss_type)}, beta {s.beta}) on {len(dataset)} pairs, {s.max_steps} steps")
     # The trainer prints its log lines on stdout; stdout belongs to results (`--json`).
@@ -175,9 +178,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
         train_output = trainer.train()
         # The implicit reward margin on the training pairs, measured after training: positive
         # means the policy now prefers chosen over rejected more than the reference does.
-        # (A sample of at most 32 pairs keeps this cheap on CPU.)
-        sample = dataset.shuffle(seed=job.seed).select(range(min(len(dataset), 32)))
-        evaluation = trainer.evaluate(eval_dataset=sample)
+        evaluation = trainer.evaluate()
 
     if trainer.accelerator.is_main_process:
         partial.mkdir(parents=True)
@@ -252,7 +253,8 @@ def _policy(job: TrainJob, bf16: bool):
         )
         return model, config
     if job.parent_adapter:
-        model = PeftModel.from_pretrained(model, job.parent_adapter).merge_and_unload()
+        # PEFT froze the base weights when it wrapped them; merged, they are the policy to train.
+        model = PeftModel.from_pretrained(model, job.parent_adapter).merge_and_unload().requires_grad_(True)
     return model, None
 
 
