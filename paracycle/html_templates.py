@@ -7,6 +7,7 @@ inline SVG, there is no script.
 
 from __future__ import annotations
 
+import io
 from functools import cache
 
 CSS = """
@@ -163,7 +164,10 @@ def render(name: str, **values) -> str:
     return _environment().from_string(TEMPLATES[name]).render(css=CSS, **values)
 
 
-def inline_svg(svg: str) -> str:
-    """matplotlib's SVG file as an element for an HTML body: the XML prolog and the DOCTYPE
-    (which names a DTD by URL) dropped."""
+def figure_svg(fig) -> str:
+    """A matplotlib figure as an SVG element for an HTML body (text drawn as paths: no font to
+    fetch), without the XML prolog and the DOCTYPE, which names a DTD by URL."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg")
+    svg = buffer.getvalue().decode()
     return svg[svg.index("<svg"):]

@@ -38,6 +38,7 @@ from pydantic import Field
 
 from paracycle import lifeline
 from paracycle.fsutil import publish_dir
+from paracycle.models import portable_model_name
 from paracycle.schemas import Strict
 
 LossType = Literal["sigmoid", "hinge", "ipo", "robust", "sft", "sigmoid_norm", "apo_zero", "apo_down"]
@@ -185,7 +186,7 @@ def train(job: TrainJob, log=print) -> TrainResult:
         policy = trainer.accelerator.unwrap_model(trainer.model)
         if s.mode == "lora":
             policy.save_pretrained(str(partial), selected_adapters=["default"])
-            name_base(partial, job.base_model_name or Path(job.base_model).name)
+            name_base(partial, job.base_model_name or portable_model_name(job.base_model))
         else:
             policy.save_pretrained(str(partial))
             tokenizer.save_pretrained(str(partial))

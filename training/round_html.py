@@ -10,13 +10,12 @@ One self-contained file (inline SVG, no script), rendered by `paracycle.html_tem
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from paracycle.fsutil import write_atomic
-from paracycle.html_templates import inline_svg, render
+from paracycle.html_templates import figure_svg, render
 from paracycle.registry import RoundManifest
 from paracycle.report import COMPARISON_HEADER, comparison_rows
 from paracycle.rundir import TRAIN_HISTORY
@@ -98,19 +97,19 @@ def training_svg(history: list[dict[str, float]]) -> str | None:
         ax.set_xlabel("step", fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg")
+    svg = figure_svg(fig)
     plt.close(fig)
-    return inline_svg(buffer.getvalue().decode())
+    return svg
 
 
 def write_round_html(round_dir: Path, manifest: RoundManifest, rounds_svg: str) -> Path:
+    """`rounds_svg`: the rounds figure as an SVG element (`figure_svg`)."""
     history_file = Path(round_dir) / TRAIN_HISTORY
     history = json.loads(history_file.read_text()) if history_file.exists() else []
     m = manifest
     page = render(
         "round", title=f"Round {m.round_id}", subtitle=f"{m.status} · parent {m.parent.id} · seed {m.seed}",
-        m=m, rounds_svg=inline_svg(rounds_svg), train_svg=training_svg(history), sources=pair_sources(m.dataset),
+        m=m, rounds_svg=rounds_svg, train_svg=training_svg(history), sources=pair_sources(m.dataset),
         comparison_header=COMPARISON_HEADER, comparison_rows=comparison_rows(m.eval_metrics) if m.eval_metrics else [],
     )
     path = Path(round_dir) / "report.html"

@@ -10,11 +10,11 @@ tall, so noise does not fill the panel.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from paracycle.html_templates import figure_svg
 from paracycle.metrics import GateMetrics
 from paracycle.registry import RoundManifest
 from paracycle.report import COMPARISON_HEADER, comparison_rows
@@ -152,8 +152,8 @@ def _span(ax, floor: float) -> None:
         ax.set_ylim(centre - floor / 2, centre + floor / 2)
 
 
-def _plot(path, manifest: RoundManifest, rounds: list[RoundManifest], fmt: str = "png") -> None:
-    """The rounds figure, into `path` (a file name or a binary file object) as PNG or SVG."""
+def _plot(path: Path, manifest: RoundManifest, rounds: list[RoundManifest]) -> str:
+    """The rounds figure, drawn once: saved as PNG at `path`, returned as SVG for report.html."""
     import matplotlib  # off the start-up path: only a round draws
 
     matplotlib.use("Agg")  # headless: training runs on servers with no display
@@ -181,8 +181,10 @@ def _plot(path, manifest: RoundManifest, rounds: list[RoundManifest], fmt: str =
     fig.suptitle("rounds so far: paired differences with 95% intervals "
                  "(filled marker = promoted, hollow = rejected / inconclusive)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, format=fmt)
+    fig.savefig(path, dpi=100)
+    svg = figure_svg(fig)
     plt.close(fig)  # called once per round in a long-lived process: don't leak figures
+    return svg
 
 
 # --------------------------------------------------------------------------------------
@@ -196,19 +198,12 @@ def _with_latest(manifest: RoundManifest, history: list[RoundManifest]) -> list[
     return rounds if any(r.round_id == manifest.round_id for r in history) else rounds + [manifest]
 
 
-def rounds_svg(manifest: RoundManifest, history: list[RoundManifest]) -> str:
-    """The same figure as `rounds.png`, as inline SVG for `report.html`."""
-    buffer = io.BytesIO()
-    _plot(buffer, manifest, _with_latest(manifest, history), fmt="svg")
-    return buffer.getvalue().decode()
-
-
 def write_round_report(round_dir: Path, manifest: RoundManifest, history: list[RoundManifest]) -> tuple[Path, Path]:
     """Write `report.md`, `rounds.png` and `report.html` into round_dir; returns the first two."""
     round_dir = Path(round_dir)
     round_dir.mkdir(parents=True, exist_ok=True)
     report_path, png_path = round_dir / "report.md", round_dir / "rounds.png"
-    _plot(png_path, manifest, _with_latest(manifest, history))
+    svg = _plot(png_path, manifest, _with_latest(manifest, history))
     report_path.write_text(_markdown(manifest, png_path.name))
-    write_round_html(round_dir, manifest, rounds_svg(manifest, history))
+    write_round_html(round_dir, manifest, svg)
     return report_path, png_path
